@@ -1,0 +1,139 @@
+"""Stage 3a: validated clips + pauses -> one mono signal and its timeline.
+
+Clips are trimmed of the engine's own leading and trailing silence so that
+the pauses we add are the pauses a listener hears, and so that each
+sentence's start time is where its first sound is (captions, chapter marks
+and the Whisper check all rely on that).  The signal is built once from a
+list of pieces; nothing here holds several copies of the episode.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydub import AudioSegment
+
+from .errors import SynthesisError
+from .manifest import Pauses
+from .parse import Chapter, Turn
+
+log = logging.getLogger(__name__)
+
+TRIM_THRESHOLD = 200  # of 32767, about -44 dBFS: below this is the engine's silence
+TRIM_MARGIN_MS = 15  # keep a little around the speech so consonants are not clipped
+LEAD_IN_MS = 300  # silence before the first word
+TAIL_MS = 800  # silence after the last word
+CHAPTER_LEAD_MS = 250  # a chapter mark sits this far before its first word (inside the pause)
+
+
+@dataclass(frozen=True)
+class SentenceTiming:
+    turn_index: int
+    sentence_index: int  # within the turn
+    speaker_id: str
+    text: str  # written form (captions, reference)
+    start_ms: int  # first sound
+    end_ms: int  # last sound
+
+
+@dataclass(frozen=True)
+class ChapterMark:
+    index: int
+    element_id: str
+    title: str
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True)
+class Assembly:
+    samples: np.ndarray  # float32 mono in [-1, 1]
+    rate_hz: int
+    sentences: tuple[SentenceTiming, ...]
+
+    @property
+    def duration_ms(self) -> int:
+        return round(len(self.samples) * 1000 / self.rate_hz)
+
+
+def _trimmed(segment: AudioSegment) -> np.ndarray:
+    samples = np.frombuffer(segment.raw_data, dtype="<i2")
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) >= TRIM_THRESHOLD)
+    if loud.size == 0:
+        return samples
+    margin = segment.frame_rate * TRIM_MARGIN_MS // 1000
+    return samples[max(0, loud[0] - margin): loud[-1] + margin + 1]
+
+
+def _pause_before(turn: Turn, sentence_index: int, chapter_turns: set[int], pauses: Pauses) -> int:
+    if sentence_index > 0:
+        return pauses.sentence_pause_ms
+    if turn.index in chapter_turns:
+        return pauses.chapter_pause_ms
+    return pauses.turn_pause_ms
+
+
+def assemble(turns: Sequence[Turn], chapters: Sequence[Chapter], clips: Sequence[Path],
+             pauses: Pauses) -> Assembly:
+    """Join one clip per sentence (in turn order) with pauses between them."""
+    expected = sum(len(t.sentences) for t in turns)
+    if len(clips) != expected:
+        raise SynthesisError(f"expected {expected} clips, got {len(clips)}")
+    chapter_turns = {c.turn_index for c in chapters}
+    pieces: list[np.ndarray] = []
+    timings: list[SentenceTiming] = []
+    rate = 0
+    cursor = 0  # samples so far
+    clip_iter = iter(clips)
+    for turn in turns:
+        for s_index, text in enumerate(turn.sentences):
+            segment = AudioSegment.from_wav(next(clip_iter))
+            if rate and segment.frame_rate != rate:
+                segment = segment.set_frame_rate(rate)
+            rate = rate or segment.frame_rate
+            pause_ms = LEAD_IN_MS if cursor == 0 else _pause_before(turn, s_index, chapter_turns, pauses)
+            silence = np.zeros(rate * pause_ms // 1000, dtype="<i2")
+            speech = _trimmed(segment)
+            pieces += [silence, speech]
+            start = cursor + len(silence)
+            cursor = start + len(speech)
+            timings.append(SentenceTiming(turn.index, s_index, turn.speaker_id, text,
+                                          start_ms=start * 1000 // rate, end_ms=cursor * 1000 // rate))
+    pieces.append(np.zeros(rate * TAIL_MS // 1000, dtype="<i2"))
+    signal = np.concatenate(pieces).astype(np.float32)
+    signal /= 32768.0
+    log.info("assembled %d sentences, %.1f s at %d Hz", len(timings), len(signal) / rate, rate)
+    return Assembly(samples=signal, rate_hz=rate, sentences=tuple(timings))
+
+
+def chapter_marks(chapters: Sequence[Chapter], sentences: Sequence[SentenceTiming],
+                  duration_ms: int) -> tuple[ChapterMark, ...]:
+    """Chapter start/end times from the sentence timeline.
+
+    A chapter starts a little before its first word (never before the end of
+    the previous chapter's speech); the first starts at 0; each ends where
+    the next starts and the last at the end of the audio.
+    """
+    first_sentence = {}
+    last_end_before = {}
+    previous_end = 0
+    for s in sentences:
+        if s.sentence_index == 0 and s.turn_index not in first_sentence:
+            first_sentence[s.turn_index] = s.start_ms
+            last_end_before[s.turn_index] = previous_end
+        previous_end = s.end_ms
+    starts = []
+    for n, ch in enumerate(chapters):
+        if n == 0:
+            starts.append(0)
+        else:
+            word = first_sentence[ch.turn_index]
+            starts.append(max(last_end_before[ch.turn_index], word - CHAPTER_LEAD_MS))
+    ends = [*starts[1:], duration_ms]
+    return tuple(ChapterMark(index=ch.index, element_id=f"chp{ch.index}", title=ch.title,
+                             start_ms=s, end_ms=e)
+                 for ch, s, e in zip(chapters, starts, ends, strict=True))

@@ -1,0 +1,178 @@
+"""The `episode` command: a thin layer over the library.
+
+Each command calls one library function and turns an EpisodeError into one
+line on stderr and exit code 2 (1 is kept for "ran, but the check failed").
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import EpisodeError
+
+SEED = Path("seeds/flashpoint-iran-zelin.txt")
+DEFAULT_OUT = Path("output/flashpoint-iran-zelin.mp3")
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Turn a speaker-labelled interview transcript into a podcast episode.")
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def domain_errors(func):
+    """Turn domain errors and Ctrl-C into a message and an exit code."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except EpisodeError as exc:
+            raise _fail(str(exc)) from None
+        except KeyboardInterrupt:
+            raise _fail("interrupted; nothing was written", EXIT_INTERRUPTED) from None
+    return wrapper
+
+
+def _parse_voices(pairs: list[str]) -> dict[str, str]:
+    voices = {}
+    for pair in pairs:
+        speaker, sep, voice = pair.partition("=")
+        if not sep or not speaker or not voice:
+            raise _fail(f"--voice takes SPEAKER=VOICE, not {pair!r}")
+        voices[speaker.strip()] = voice.strip()
+    return voices
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+@domain_errors
+def render(
+    transcript: Annotated[Path, typer.Argument(help="Speaker-labelled transcript (UTF-8 text).")] = SEED,
+    manifest: Annotated[Optional[Path], typer.Option("--manifest", "-m", help="Episode manifest (TOML); default: TRANSCRIPT with .toml, if present.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="MP3 to write.")] = DEFAULT_OUT,
+    voice: Annotated[list[str], typer.Option("--voice", help="Override a voice: SPEAKER=VOICE (repeatable).")] = [],
+    id3v2: Annotated[int, typer.Option("--id3v2", help="ID3v2 version: 3 (most compatible) or 4.")] = 3,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Where synthesised sentences are cached.")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Synthesise everything afresh.")] = False,
+) -> None:
+    """Render TRANSCRIPT to a tagged, chaptered MP3.
+
+    Example: episode render seeds/flashpoint-iran-zelin.txt -o output/episode.mp3 --voice zelin=gmw/en-gb-x-rp+m1
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .episode import load_episode
+    from .render import RenderOptions
+    from .render import render as render_episode
+
+    if id3v2 not in (3, 4):
+        raise _fail(f"--id3v2 must be 3 or 4, not {id3v2}")
+    episode = load_episode(transcript, manifest, voices=_parse_voices(voice))
+    options = RenderOptions(id3_version=id3v2, cache_dir=cache_dir, use_cache=not no_cache)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), transient=True, disable=not sys.stderr.isatty(),
+                  console=None) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done)
+
+        result = render_episode(episode, out, options, progress)
+    typer.echo(f"Wrote {result.path} ({result.duration_ms / 1000:.1f} s, {len(result.chapters)} chapters, "
+               f"{result.loudness.integrated_lufs:.1f} LUFS, {result.loudness.true_peak_dbtp:.1f} dBTP)")
+
+
+@app.command()
+@domain_errors
+def inspect(
+    transcript: Annotated[Path, typer.Argument(help="Speaker-labelled transcript.")] = SEED,
+    manifest: Annotated[Optional[Path], typer.Option("--manifest", "-m", help="Episode manifest (TOML).")] = None,
+) -> None:
+    """Show turns, speakers, voices and chapters without rendering.
+
+    Example: episode inspect seeds/flashpoint-iran-zelin.txt
+    """
+    from .episode import load_episode
+    from .lexicon import spoken_text
+
+    episode = load_episode(transcript, manifest)
+    typer.echo("Speakers:")
+    for s in episode.manifest.speakers:
+        typer.echo(f"  {s.id:<12} {s.name:<20} {s.role:<8} {s.voice} @ {s.rate_wpm} wpm")
+    typer.echo("Chapters:")
+    for c in episode.chapters:
+        typer.echo(f"  {c.index + 1:>2}. {c.title}  (turn {c.turn_index + 1})")
+    typer.echo("Turns:")
+    for t in episode.turns:
+        kind = " (narration)" if t.narration else ""
+        typer.echo(f"  {t.index + 1:>3}. line {t.line_no}: {episode.speaker(t.speaker_id).name}{kind}, "
+                   f"{len(t.sentences)} sentences: {t.text[:70]}")
+        spoken = spoken_text(t.text, episode.manifest.lexicon)
+        if spoken != " ".join(t.text.split()):
+            typer.echo(f"       spoken: {spoken[:70]}")
+
+
+@app.command()
+@domain_errors
+def voices() -> None:
+    """List the installed espeak-ng voices and variants.
+
+    Example: episode voices
+    """
+    from .voices import installed_variants, installed_voices
+
+    for v in installed_voices():
+        typer.echo(f"{v.id:<28} {v.name}")
+    typer.echo("Variants (append as VOICE+VARIANT): " + " ".join(installed_variants()))
+
+
+@app.command()
+@domain_errors
+def chapters(file: Annotated[Path, typer.Argument(help="An MP3 file.")]) -> None:
+    """Print the ID3 chapters of an MP3 (HH:MM:SS.mmm  title).
+
+    Example: episode chapters output/flashpoint-iran-zelin.mp3
+    """
+    from .tag import mp3_duration_ms, read_chapters
+
+    if not file.is_file():
+        raise _fail(f"file not found: {file}")
+    mp3_duration_ms(file)  # refuses what is not an MP3
+    marks = read_chapters(file)
+    if not marks:
+        typer.echo(f"{file}: no chapters")
+        return
+    for m in marks:
+        typer.echo(f"{format_timestamp(m.start_ms)}  {m.title}")
+
+
+def format_timestamp(ms: int) -> str:
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Written text -> the text the speech engine reads.
+
+Only what is *spoken* changes here: captions, tags and the verification
+reference keep the written form.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+# Typographic characters espeak-ng reads oddly or names aloud.
+_TYPOGRAPHY = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": ", ", "—": ", ",
+                             "…": "...", "[": "", "]": ""})
+
+
+def plain(text: str) -> str:
+    """Straight quotes, no editorial brackets (their words are still read)."""
+    return text.translate(_TYPOGRAPHY)
+
+
+@lru_cache(maxsize=64)
+def _compile(lexicon: tuple[tuple[str, str], ...]) -> tuple[re.Pattern[str] | None, dict[str, str]]:
+    table = {plain(k): v for k, v in lexicon}
+    if not table:
+        return None, table
+    # Longest first so "ISKP-related" wins over "ISKP"; whole words only so
+    # "IS" never touches "ISKP" or "this".
+    alternatives = "|".join(re.escape(k) for k in sorted(table, key=len, reverse=True))
+    return re.compile(rf"(?<![\w'])(?:{alternatives})(?![\w])"), table
+
+
+def spoken_text(text: str, lexicon: tuple[tuple[str, str], ...] = ()) -> str:
+    """What the engine is given for *text*: typography fixed, lexicon applied."""
+    text = plain(text)
+    pattern, table = _compile(lexicon)
+    if pattern is not None:
+        text = pattern.sub(lambda m: table[m.group(0)], text)
+    return " ".join(text.split())

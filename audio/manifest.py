@@ -1,0 +1,208 @@
+"""The episode manifest: metadata, speakers, voices, lexicon, as data.
+
+A manifest is a TOML file beside the transcript.  Everything that changes
+how an episode sounds or is labelled lives here, not in code, so a producer
+can re-voice or re-title an episode without touching Python.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ManifestError
+
+log = logging.getLogger(__name__)
+
+ROLES = ("host", "guest", "narrator")
+
+# ISO 639-1 -> ISO 639-2/B, which ID3 COMM/USLT/TLAN want.
+_LANG3 = {"en": "eng", "fr": "fre", "de": "ger", "es": "spa", "it": "ita", "pt": "por",
+          "nl": "dut", "fa": "per", "ar": "ara", "ru": "rus", "zh": "chi", "ja": "jpn"}
+
+
+@dataclass(frozen=True)
+class Speaker:
+    id: str
+    name: str
+    labels: tuple[str, ...]
+    voice: str
+    rate_wpm: int = 160
+    role: str = "guest"
+
+
+@dataclass(frozen=True)
+class Metadata:
+    title: str
+    show: str
+    author: str
+    date: str
+    language: str = "en"
+    description: str = ""
+    genre: str = "Podcast"
+
+    @property
+    def language3(self) -> str:
+        """The ISO 639-2 code that ID3 language fields take."""
+        lang = self.language.lower().split("-")[0]
+        return _LANG3.get(lang, lang if len(lang) == 3 else "und")
+
+
+@dataclass(frozen=True)
+class Pauses:
+    """Silence inserted between pieces of speech, in milliseconds."""
+
+    sentence_pause_ms: int = 280
+    turn_pause_ms: int = 650
+    chapter_pause_ms: int = 1300
+
+
+@dataclass(frozen=True)
+class Manifest:
+    metadata: Metadata
+    speakers: tuple[Speaker, ...]
+    narrator: str | None = None
+    chapter_titles: tuple[tuple[int, str], ...] = ()
+    lexicon: tuple[tuple[str, str], ...] = ()
+    pauses: Pauses = field(default_factory=Pauses)
+    target_lufs: float = -16.0
+    true_peak_dbtp: float = -1.0
+    bitrate_kbps: int = 64
+
+    def speaker(self, speaker_id: str) -> Speaker:
+        for s in self.speakers:
+            if s.id == speaker_id:
+                return s
+        known = ", ".join(s.id for s in self.speakers)
+        raise ManifestError(f"unknown speaker {speaker_id!r} (known: {known})")
+
+    def with_voices(self, overrides: dict[str, str]) -> Manifest:
+        """A copy with some speakers' voices replaced (``--voice id=voice``)."""
+        speakers = list(self.speakers)
+        for key, voice in overrides.items():
+            matches = [i for i, s in enumerate(speakers)
+                       if key.lower() in {s.id.lower(), s.name.lower(), *(lb.lower() for lb in s.labels)}]
+            if not matches:
+                known = ", ".join(s.id for s in speakers)
+                raise ManifestError(f"--voice names unknown speaker {key!r} (known: {known})")
+            for i in matches:
+                speakers[i] = replace(speakers[i], voice=voice)
+        return replace(self, speakers=tuple(speakers))
+
+
+# The schema as data: table -> {key: type}.  Unknown keys are refused so a
+# typo ("rate_wmp") is reported instead of silently ignored.
+_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "episode": {"title": str, "show": str, "author": str, "date": (str, _dt.date),
+                "language": str, "description": str, "genre": str, "narrator": str},
+    "speaker": {"id": str, "name": str, "labels": list, "voice": str, "rate_wpm": int, "role": str},
+    "render": {"sentence_pause_ms": int, "turn_pause_ms": int, "chapter_pause_ms": int,
+               "target_lufs": (int, float), "true_peak_dbtp": (int, float), "bitrate_kbps": int},
+}
+_TOP_LEVEL = {"episode", "speakers", "lexicon", "chapter_titles", "render"}
+
+
+def _check_table(table: dict[str, Any], kind: str, where: str) -> None:
+    schema = _SCHEMA[kind]
+    for key, value in table.items():
+        if key not in schema:
+            raise ManifestError(f"{where}: unknown key {key!r} (allowed: {', '.join(schema)})")
+        if not isinstance(value, schema[key]) or isinstance(value, bool):
+            raise ManifestError(f"{where}: {key!r} has the wrong type ({type(value).__name__})")
+
+
+def _speaker(raw: dict[str, Any], n: int) -> Speaker:
+    where = f"speakers[{n}]"
+    _check_table(raw, "speaker", where)
+    for required in ("id", "voice"):
+        if not raw.get(required):
+            raise ManifestError(f"{where}: {required!r} is required")
+    name = raw.get("name", raw["id"])
+    labels = tuple(str(x) for x in raw.get("labels", [name]))
+    rate = raw.get("rate_wpm", 160)
+    if not 80 <= rate <= 450:
+        raise ManifestError(f"{where}: rate_wpm {rate} is outside 80..450 words per minute")
+    role = raw.get("role", "guest")
+    if role not in ROLES:
+        raise ManifestError(f"{where}: role {role!r} is not one of {', '.join(ROLES)}")
+    return Speaker(id=raw["id"], name=name, labels=labels, voice=raw["voice"],
+                   rate_wpm=rate, role=role)
+
+
+def manifest_from_dict(data: dict[str, Any], *, source: str = "manifest") -> Manifest:
+    """Validate a parsed TOML document and build a :class:`Manifest`."""
+    for key in data:
+        if key not in _TOP_LEVEL:
+            raise ManifestError(f"{source}: unknown table {key!r} (allowed: {', '.join(sorted(_TOP_LEVEL))})")
+    episode = data.get("episode", {})
+    _check_table(episode, "episode", f"{source} [episode]")
+    if not episode.get("title"):
+        raise ManifestError(f"{source}: [episode] title is required")
+    raw_speakers = data.get("speakers", [])
+    if not isinstance(raw_speakers, list) or not raw_speakers:
+        raise ManifestError(f"{source}: at least one [[speakers]] entry is required")
+    speakers = tuple(_speaker(s, i) for i, s in enumerate(raw_speakers))
+    ids = [s.id for s in speakers]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise ManifestError(f"{source}: duplicate speaker id {dupes[0]!r}")
+    narrator = episode.get("narrator")
+    if narrator is not None and narrator not in ids:
+        raise ManifestError(f"{source}: narrator {narrator!r} is an unknown speaker (known: {', '.join(ids)})")
+    if narrator is None:
+        hosts = [s.id for s in speakers if s.role in ("narrator", "host")]
+        narrator = hosts[0] if hosts else None
+
+    render = data.get("render", {})
+    _check_table(render, "render", f"{source} [render]")
+    pauses = Pauses(**{k: v for k, v in render.items() if k.endswith("_pause_ms")})
+    if min(pauses.sentence_pause_ms, pauses.turn_pause_ms, pauses.chapter_pause_ms) < 0:
+        raise ManifestError(f"{source}: pauses cannot be negative")
+
+    lexicon = data.get("lexicon", {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in lexicon.items()):
+        raise ManifestError(f"{source}: [lexicon] maps words to respellings, both strings")
+    titles_raw = data.get("chapter_titles", {})
+    try:
+        titles = tuple(sorted((int(k), str(v)) for k, v in titles_raw.items()))
+    except ValueError as exc:
+        raise ManifestError(f"{source}: [chapter_titles] keys are chapter numbers from 1") from exc
+
+    date = episode.get("date", _dt.date.today().isoformat())
+    metadata = Metadata(title=episode["title"], show=episode.get("show", episode["title"]),
+                        author=episode.get("author", ""), date=str(date),
+                        language=episode.get("language", "en"),
+                        description=episode.get("description", ""),
+                        genre=episode.get("genre", "Podcast"))
+    return Manifest(metadata=metadata, speakers=speakers, narrator=narrator,
+                    chapter_titles=titles, lexicon=tuple(lexicon.items()), pauses=pauses,
+                    target_lufs=float(render.get("target_lufs", -16.0)),
+                    true_peak_dbtp=float(render.get("true_peak_dbtp", -1.0)),
+                    bitrate_kbps=render.get("bitrate_kbps", 64))
+
+
+def load_manifest(path: Path) -> Manifest:
+    """Read and validate a manifest file."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ManifestError(f"manifest not found: {path}") from None
+    except OSError as exc:
+        raise ManifestError(f"cannot read manifest {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{path}: not UTF-8 (byte offset {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(f"{path}: invalid TOML: {exc}") from None
+    return manifest_from_dict(data, source=str(path))
+
+
+def manifest_beside(transcript: Path) -> Path | None:
+    """The conventional manifest for a transcript: same stem, ``.toml``."""
+    candidate = Path(transcript).with_suffix(".toml")
+    return candidate if candidate.is_file() else None

@@ -1,0 +1,221 @@
+"""Stage 2: sentences -> validated WAV clips, in isolated worker processes.
+
+Every clip is checked after it is written (a RIFF/WAVE header whose sizes
+match the file, audible samples, a length plausible for its words); a clip
+that fails is re-made once in a fresh worker, then the render stops with
+a message naming the sentence.  Clips are kept in a content-addressed
+cache keyed by everything that changes the sound, so editing one answer
+re-synthesises only that answer.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import wave
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from . import tools
+from .errors import SynthesisError
+from .voices import worker_command
+
+log = logging.getLogger(__name__)
+
+ENGINE = "pyttsx3-espeak"
+MIN_SECONDS_PER_WORD = 0.04  # faster than any espeak-ng rate we accept (450 wpm = 0.13 s)
+MAX_SECONDS_PER_WORD = 2.5
+MIN_PEAK = 64  # of 32767: anything quieter is silence, not speech
+
+
+@dataclass(frozen=True)
+class SpeechJob:
+    text: str  # what the engine reads (after the lexicon)
+    voice: str
+    rate_wpm: int
+
+    def key(self, engine_version: str) -> str:
+        blob = json.dumps([ENGINE, engine_version, self.voice, self.rate_wpm, self.text],
+                          ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SynthesisStats:
+    synthesised: int
+    from_cache: int
+    retried: int
+
+
+@dataclass
+class Synthesizer:
+    """Runs speech jobs in parallel worker processes with a clip cache.
+
+    ``cache_dir=None`` keeps clips in a private temporary folder that is
+    removed by :meth:`close`.
+    """
+
+    cache_dir: Path | None = None
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    batch_size: int = 12
+    timeout_s: float = 20.0  # per batch, plus timeout_per_job_s per job
+    timeout_per_job_s: float = 4.0
+    command: Sequence[str] = field(default_factory=worker_command)
+
+    def __post_init__(self) -> None:
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        if self.cache_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="episode-clips-")
+            self.root = Path(self._tmp.name)
+        else:
+            self.root = Path(self.cache_dir)
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SynthesisError(f"cannot create cache folder {self.root}: {exc.strerror}") from None
+        self.engine_version = f"{metadata.version('pyttsx3')}/{tools.espeak_version()}"
+        self.stats = SynthesisStats(0, 0, 0)
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> Synthesizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def clip_path(self, job: SpeechJob) -> Path:
+        key = job.key(self.engine_version)
+        return self.root / key[:2] / f"{key}.wav"
+
+    def synthesise(self, jobs: Sequence[SpeechJob],
+                   progress: Callable[[int], None] | None = None) -> list[Path]:
+        """Return one valid WAV path per job, in order."""
+        paths = [self.clip_path(j) for j in jobs]
+        todo: dict[Path, SpeechJob] = {}
+        for job, path in zip(jobs, paths, strict=True):
+            if path in todo:
+                continue
+            if path.exists():
+                try:
+                    check_clip(path, job.text)
+                    continue
+                except SynthesisError as exc:
+                    log.warning("cache entry for %r is damaged (%s); re-making it", job.text[:40], exc)
+                    path.unlink(missing_ok=True)
+            todo[path] = job
+        cached = len(jobs) - len(todo)
+        if progress and cached:
+            progress(cached)
+        retried = self._run(list(todo.items()), progress)
+        self.stats = SynthesisStats(synthesised=len(todo), from_cache=cached, retried=retried)
+        log.info("speech: %d clips synthesised, %d from cache", len(todo), cached)
+        return paths
+
+    def _run(self, items: list[tuple[Path, SpeechJob]], progress: Callable[[int], None] | None) -> int:
+        if not items:
+            return 0
+        size = max(1, min(self.batch_size, -(-len(items) // self.workers)))
+        batches = [items[i:i + size] for i in range(0, len(items), size)]
+        retried = 0
+        with cf.ThreadPoolExecutor(max_workers=self.workers) as pool:
+            futures = {pool.submit(self._batch_with_retry, b): b for b in batches}
+            try:
+                for fut in cf.as_completed(futures):
+                    retried += fut.result()
+                    if progress:
+                        progress(len(futures[fut]))
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+        return retried
+
+    def _batch_with_retry(self, batch: list[tuple[Path, SpeechJob]]) -> int:
+        failure = self._batch(batch)
+        if failure is None:
+            return 0
+        missing = [(p, j) for p, j in batch if not p.exists()]
+        log.warning("speech worker: %s; retrying %d clip(s) in a fresh worker", failure, len(missing))
+        failure = self._batch(missing)
+        if failure is not None:
+            raise SynthesisError(f"text-to-speech failed twice: {failure}")
+        return len(missing)
+
+    def _batch(self, batch: list[tuple[Path, SpeechJob]]) -> str | None:
+        """Run one worker on *batch*; move good clips into place.
+
+        Returns None when every clip is good, else a description of the
+        first failure.
+        """
+        with tempfile.TemporaryDirectory(prefix="episode-tts-", dir=self.root) as tmp:
+            requests = [{"text": j.text, "voice": j.voice, "rate_wpm": j.rate_wpm,
+                         "path": str(Path(tmp, f"{n}.wav"))} for n, (_, j) in enumerate(batch)]
+            timeout_s = self.timeout_s + self.timeout_per_job_s * len(batch)
+            try:
+                proc = subprocess.run(list(self.command), input=json.dumps({"jobs": requests}).encode(),
+                                      capture_output=True, timeout=timeout_s, check=False)
+            except subprocess.TimeoutExpired:
+                return f"the speech worker hung (no answer in {timeout_s:.0f} s)"
+            except OSError as exc:
+                return f"the speech worker could not start: {exc.strerror}"
+            problem = None
+            if proc.returncode != 0:
+                tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
+                problem = f"the speech worker crashed (exit {proc.returncode}): {tail[0]}"
+            for req, (dest, job) in zip(requests, batch, strict=True):
+                try:
+                    check_clip(Path(req["path"]), job.text)
+                except SynthesisError as exc:
+                    problem = problem or f"{exc} for {job.text[:60]!r} (voice {job.voice})"
+                    continue
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                # Atomic: a concurrent render sees the old clip or this one, never half.
+                os.replace(req["path"], dest)
+            return problem
+
+
+def check_clip(path: Path, text: str) -> float:
+    """Validate a clip the worker wrote; return its duration in seconds."""
+    try:
+        size = path.stat().st_size
+        with wave.open(str(path), "rb") as w:
+            channels, width, rate, frames = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
+            data = w.readframes(frames)
+    except FileNotFoundError:
+        raise SynthesisError("no audio file was written") from None
+    except (OSError, EOFError, wave.Error) as exc:
+        raise SynthesisError(f"the audio file is not a valid WAV ({exc})") from None
+    if channels != 1 or width != 2 or frames == 0:
+        raise SynthesisError(f"the audio file is empty or not 16-bit mono ({channels} ch, {frames} frames)")
+    if len(data) != frames * width or size < 44 + len(data):
+        raise SynthesisError("the audio file is truncated")
+    import numpy as np
+
+    if int(np.abs(np.frombuffer(data, "<i2").astype(np.int32)).max()) < MIN_PEAK:
+        raise SynthesisError("the audio file is silent")
+    seconds = frames / rate
+    words = max(1, len(text.split()))
+    if not MIN_SECONDS_PER_WORD * words <= seconds <= MAX_SECONDS_PER_WORD * words + 3:
+        raise SynthesisError(f"the audio is {seconds:.2f} s long, implausible for {words} words")
+    return seconds
+
+
+def default_cache_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("episode")) / "clips"
+
+
+def clear_cache(root: Path) -> None:
+    shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,72 @@
+"""External programs, found once and on demand, with an install hint.
+
+Nothing is looked up at import time: a missing ffmpeg must surface as a
+clear error when it is needed, not as a silent fallback at import.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from .errors import EncodeError, ToolMissingError
+
+log = logging.getLogger(__name__)
+
+# program -> Debian package that provides it
+_PACKAGES = {
+    "espeak-ng": "espeak-ng",
+    "ffmpeg": "ffmpeg",
+    "ffprobe": "ffmpeg",
+}
+
+
+@functools.cache
+def require(program: str) -> str:
+    """Return the absolute path of *program* or raise with an install hint."""
+    found = shutil.which(program)
+    if found is None:
+        package = _PACKAGES.get(program, program)
+        raise ToolMissingError(
+            f"{program} is not installed: run `sudo apt-get install {package}` "
+            f"(or ./scripts/setup.sh)"
+        )
+    return found
+
+
+def run(argv: list[str], *, input_bytes: bytes | None = None, timeout_s: float | None = None,
+        what: str = "") -> subprocess.CompletedProcess[bytes]:
+    """Run a tool found by :func:`require`; a failure becomes an EncodeError."""
+    argv = [require(argv[0]), *argv[1:]]
+    log.debug("running %s", " ".join(argv))
+    try:
+        proc = subprocess.run(argv, input=input_bytes, capture_output=True, timeout=timeout_s,
+                              check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise EncodeError(f"{Path(argv[0]).name} timed out after {timeout_s:.0f} s {what}".strip()) from exc
+    if proc.returncode != 0:
+        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
+        raise EncodeError(f"{Path(argv[0]).name} failed {what}: {tail[0]}".replace("  ", " "))
+    return proc
+
+
+@functools.cache
+def espeak_version() -> str:
+    """espeak-ng's version string, part of the synthesis cache key."""
+    proc = run(["espeak-ng", "--version"], what="reporting its version")
+    return proc.stdout.decode("utf-8", "replace").split("Data at")[0].strip()
+
+
+def espeak_data_dir() -> Path | None:
+    """Where espeak-ng keeps its voices (for listing variants)."""
+    for candidate in (os.environ.get("ESPEAK_DATA_PATH"),
+                      "/usr/lib/x86_64-linux-gnu/espeak-ng-data",
+                      "/usr/lib/aarch64-linux-gnu/espeak-ng-data",
+                      "/usr/share/espeak-ng-data"):
+        if candidate and Path(candidate, "voices").is_dir():
+            return Path(candidate)
+    return None
