@@ -115,8 +115,8 @@ def _check_table(table: dict[str, Any], kind: str, where: str) -> None:
             raise ManifestError(f"{where}: {key!r} has the wrong type ({type(value).__name__})")
 
 
-def _speaker(raw: dict[str, Any], n: int) -> Speaker:
-    where = f"speakers[{n}]"
+def _speaker(raw: dict[str, Any], n: int, source: str) -> Speaker:
+    where = f"{source}: speakers[{n}]"
     _check_table(raw, "speaker", where)
     for required in ("id", "voice"):
         if not raw.get(required):
@@ -145,7 +145,7 @@ def manifest_from_dict(data: dict[str, Any], *, source: str = "manifest") -> Man
     raw_speakers = data.get("speakers", [])
     if not isinstance(raw_speakers, list) or not raw_speakers:
         raise ManifestError(f"{source}: at least one [[speakers]] entry is required")
-    speakers = tuple(_speaker(s, i) for i, s in enumerate(raw_speakers))
+    speakers = tuple(_speaker(s, i, source) for i, s in enumerate(raw_speakers))
     ids = [s.id for s in speakers]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:

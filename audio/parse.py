@@ -97,8 +97,11 @@ def _label_of(paragraph: str) -> tuple[_Label, str] | None:
         return None
     if role and (len(role) > 100 or not role.strip()):
         return None
-    strong = bool(match.group("bold")) or head in _QA or (head.isupper() and len(head) > 1) or bool(role)
-    return _Label(head=head, strong=strong), match.group("rest").strip()
+    rest = match.group("rest").strip()
+    # a name alone on its line, before the text, is a label whatever its case
+    strong = (bool(match.group("bold")) or head in _QA or (head.isupper() and len(head) > 1)
+              or bool(role) or not rest)
+    return _Label(head=head, strong=strong), rest
 
 
 def _paragraphs(text: str) -> list[tuple[int, str]]:

@@ -101,6 +101,8 @@ def write_tags(path: Path, tags_in: EpisodeTags, *, id3_version: int = 3) -> Non
     tags.add(USLT(encoding=enc, lang=tags_in.language, desc="transcript", text=tags_in.transcript))
     if tags_in.chapters:
         _add_chapters(tags, tags_in.chapters, tags_in.title, enc)
+    if id3_version == 3:
+        tags.update_to_v23()  # TDRC -> TYER/TDAT; mutagen leaves this to the caller
     try:
         tags.save(str(path), v2_version=id3_version, v23_sep="/", padding=lambda info: 1024)
     except MutagenError as exc:

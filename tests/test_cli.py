@@ -1,0 +1,126 @@
+"""The command line: success paths and one-line errors with exit codes."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from audio.cli import app
+
+from .conftest import SEED
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_inspect_seed():
+    result = run("inspect", SEED)
+    assert result.exit_code == 0
+    assert "zelin" in result.output and "gmw/en-gb-x-rp+m1" in result.output
+    assert "8. What do you think IS will do next vis-a-vis Iran?" in result.output
+    assert "spoken: " in result.output  # the lexicon shows
+
+
+def test_chapters_of_the_rendered_seed(seed_render):
+    result = run("chapters", seed_render.path)
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0] == "00:00:00.000  Introduction"
+    assert len(lines) == 8
+
+
+def test_voices_lists_installed_voices():
+    result = run("voices")
+    assert result.exit_code == 0
+    assert "gmw/en-us" in result.output and "m3" in result.output
+
+
+def test_render_small_transcript(tmp_path):
+    src = tmp_path / "mini.txt"
+    src.write_text("An introduction.\nQ: Is this short?\nA: Yes, it is.\nQ: Done?\nA: Done.\n", encoding="utf-8")
+    out = tmp_path / "out" / "mini.mp3"
+    result = run("render", src, "-o", out, "--cache-dir", tmp_path / "cache")
+    assert result.exit_code == 0, result.output
+    assert f"Wrote {out}" in result.output and "3 chapters" in result.output
+    chapters = run("chapters", out)
+    assert chapters.output.splitlines()[1].endswith("Is this short?")
+    assert [p.name for p in out.parent.iterdir()] == ["mini.mp3"]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "is empty"),
+    ("VOA: caf\u00e9".encode("latin-1"), "is not UTF-8: invalid byte 0xe9 at byte offset 8"),
+    (b"just words and no labels at all.", "no speaker labels found (expected lines like 'NAME: text')"),
+    (b"VOA:\nZelin:\n", "transcript has labels but no speech"),
+])
+def test_render_bad_transcripts(tmp_path, content, message):
+    src = tmp_path / "bad.txt"
+    src.write_bytes(content)
+    out = tmp_path / "bad.mp3"
+    result = run("render", src, "-o", out)
+    assert result.exit_code == 2
+    assert result.output.strip().endswith(message)
+    assert result.output.count("\n") == 1
+    assert not out.exists()
+
+
+def test_render_missing_file(tmp_path):
+    result = run("render", tmp_path / "nope.txt")
+    assert result.exit_code == 2
+    assert result.output == f"Error: transcript not found: {tmp_path / 'nope.txt'}\n"
+
+
+def test_render_unknown_voice(tmp_path):
+    result = run("render", SEED, "-o", tmp_path / "x.mp3", "--voice", "zelin=xx-nope")
+    assert result.exit_code == 2
+    assert result.output == "Error: voice 'xx-nope' is not installed (see `episode voices`)\n"
+
+
+def test_render_unknown_speaker_and_bad_voice_syntax(tmp_path):
+    result = run("render", SEED, "-o", tmp_path / "x.mp3", "--voice", "smith=gmw/en-us")
+    assert result.exit_code == 2
+    assert result.output == "Error: --voice names unknown speaker 'smith' (known: voa, zelin)\n"
+    result = run("render", SEED, "--voice", "zelin")
+    assert result.exit_code == 2
+    assert result.output == "Error: --voice takes SPEAKER=VOICE, not 'zelin'\n"
+
+
+def test_render_bad_manifest(tmp_path):
+    manifest = tmp_path / "m.toml"
+    manifest.write_text('[episode]\ntitle = "T"\n[[speakers]]\nid = "voa"\nvoice = "gmw/en-us"\nrate_wpm = 0\n')
+    result = run("render", SEED, "-m", manifest, "-o", tmp_path / "x.mp3")
+    assert result.exit_code == 2
+    assert result.output == f"Error: {manifest}: speakers[0]: rate_wpm 0 is outside 80..450 words per minute\n"
+
+
+def test_render_unwritable_output(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = run("render", SEED, "-o", blocker / "x.mp3")
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: cannot write to {blocker}:")
+
+
+def test_missing_tool_has_install_hint(monkeypatch, tmp_path):
+    from audio import tools
+
+    tools.require.cache_clear()
+    monkeypatch.setenv("PATH", str(tmp_path))
+    try:
+        result = run("render", SEED, "-o", tmp_path / "x.mp3")
+    finally:
+        tools.require.cache_clear()
+    assert result.exit_code == 2
+    assert result.output == ("Error: espeak-ng is not installed: run `sudo apt-get install espeak-ng` "
+                             "(or ./scripts/setup.sh)\n")
+
+
+def test_chapters_of_a_non_mp3(tmp_path):
+    bogus = tmp_path / "x.mp3"
+    bogus.write_bytes(b"hello")
+    result = run("chapters", bogus)
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: {bogus} is not a readable MP3")

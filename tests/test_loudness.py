@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import numpy as np
+import pyloudnorm
+import pytest
+
+from audio.loudness import integrated_lufs, limit, normalise, true_peak_dbtp
+
+
+@pytest.mark.parametrize("rate", [22050, 44100, 48000])
+def test_integrated_lufs_matches_pyloudnorm(rate):
+    rng = np.random.default_rng(1)
+    t = np.arange(rate * 7) / rate
+    x = (0.2 * np.sin(2 * np.pi * 440 * t) * (t % 2 < 1.3) + 0.02 * rng.standard_normal(len(t))).astype(np.float32)
+    assert integrated_lufs(x, rate) == pytest.approx(pyloudnorm.Meter(rate).integrated_loudness(x.astype(np.float64)), abs=0.02)
+
+
+def test_true_peak_sees_intersample_peaks():
+    rate = 48000
+    n = np.arange(4800)
+    # a quarter-rate sine sampled at its zero crossings +45 degrees: samples at 0.707, peak 1.0
+    x = (np.sin(2 * np.pi * n / 4 + np.pi / 4)).astype(np.float32)
+    sample_peak_db = 20 * np.log10(np.abs(x).max())
+    assert sample_peak_db == pytest.approx(-3.01, abs=0.05)
+    assert true_peak_dbtp(x, rate) == pytest.approx(0.0, abs=0.3)
+
+
+def test_limiter_holds_the_ceiling():
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal(22050) * 0.5).astype(np.float32)
+    out, count = limit(x, 22050, -6.0)
+    assert count > 0
+    assert 20 * np.log10(np.abs(out).max()) <= -6.0 + 1e-4
+
+
+def test_normalise_reaches_target():
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(22050 * 10) * 0.01).astype(np.float32)
+    out, report = normalise(x, 22050, target_lufs=-16.0, ceiling_db=-2.0)
+    assert abs(integrated_lufs(out, 22050) + 16.0) <= 0.1
+    assert report.gain_db > 10

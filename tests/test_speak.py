@@ -1,0 +1,83 @@
+"""The speech worker: real synthesis, and every way it can fail."""
+
+from __future__ import annotations
+
+import sys
+import wave
+
+import pytest
+
+from audio.errors import SynthesisError
+from audio.speak import SpeechJob, Synthesizer, check_clip
+
+JOB = SpeechJob(text="The Islamic State claimed the attack.", voice="gmw/en-us+m3", rate_wpm=160)
+
+# A worker that writes what the test asks instead of speech.
+FAKE = r"""
+import json, sys, time, wave
+mode = sys.argv[1]
+req = json.load(sys.stdin)
+if mode == "hang":
+    time.sleep(60)
+if mode == "crash":
+    sys.stderr.write("Segmentation fault\n")
+    sys.exit(139)
+for job in req["jobs"]:
+    if mode == "empty":
+        open(job["path"], "wb").close()
+    elif mode == "silent":
+        with wave.open(job["path"], "wb") as w:
+            w.setnchannels(1); w.setsampwidth(2); w.setframerate(22050)
+            w.writeframes(b"\0\0" * 22050)
+print(json.dumps({"results": []}))
+"""
+
+
+def _fake(mode: str) -> list[str]:
+    return [sys.executable, "-c", FAKE, mode]
+
+
+def test_real_synthesis_writes_valid_clips(tmp_path):
+    jobs = [JOB, SpeechJob("A second sentence, in another voice.", "gmw/en-gb-x-rp+m1", 155)]
+    with Synthesizer(cache_dir=tmp_path, workers=2) as synth:
+        paths = synth.synthesise(jobs)
+        assert synth.stats.synthesised == 2
+    for path, job in zip(paths, jobs):
+        assert check_clip(path, job.text) > 1.0
+    with wave.open(str(paths[0])) as w:
+        assert (w.getnchannels(), w.getsampwidth()) == (1, 2)
+
+
+@pytest.mark.parametrize("mode, message", [
+    ("hang", "text-to-speech failed twice: the speech worker hung (no answer in 2 s)"),
+    ("crash", "text-to-speech failed twice: the speech worker crashed (exit 139): Segmentation fault"),
+    ("empty", "text-to-speech failed twice: the audio file is not a valid WAV"),
+    ("silent", "text-to-speech failed twice: the audio file is silent for 'The Islamic State claimed the attack.'"),
+])
+def test_worker_failures_are_reported(tmp_path, mode, message):
+    synth = Synthesizer(cache_dir=tmp_path, workers=1, command=_fake(mode), timeout_s=1.0,
+                        timeout_per_job_s=1.0)
+    with pytest.raises(SynthesisError) as err:
+        synth.synthesise([JOB])
+    assert str(err.value).startswith(message)
+    # nothing unusable was left in the cache
+    assert not list(tmp_path.rglob("*.wav"))
+
+
+def test_damaged_cache_entry_is_remade(tmp_path):
+    with Synthesizer(cache_dir=tmp_path) as synth:
+        path = synth.synthesise([JOB])[0]
+        good = path.read_bytes()
+        path.write_bytes(good[: len(good) // 2])  # truncated
+        with pytest.raises(SynthesisError, match="truncated"):
+            check_clip(path, JOB.text)
+        again = synth.synthesise([JOB])[0]
+        assert synth.stats.synthesised == 1
+        check_clip(again, JOB.text)
+
+
+def test_cache_hit_synthesises_nothing(tmp_path):
+    with Synthesizer(cache_dir=tmp_path) as synth:
+        synth.synthesise([JOB])
+        synth.synthesise([JOB])
+        assert (synth.stats.synthesised, synth.stats.from_cache) == (0, 1)
