@@ -8,11 +8,15 @@ writes no tags of its own (mutagen writes them next).
 from __future__ import annotations
 
 import logging
+import subprocess
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from . import tools
+from .errors import EncodeError
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +29,32 @@ def encoder_args(bitrate_kbps: int) -> list[str]:
             "-write_xing", "1", "-id3v2_version", "0", "-write_id3v1", "0", "-f", "mp3"]
 
 
-def encode_mp3(samples: np.ndarray, rate_hz: int, dest: Path, *, bitrate_kbps: int) -> None:
-    """Encode float32 mono *samples* to *dest* (overwritten)."""
-    pcm = np.ascontiguousarray(samples, dtype="<f4").tobytes()
-    tools.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-               "-f", "f32le", "-ar", str(rate_hz), "-ac", "1", "-i", "pipe:0",
-               *encoder_args(bitrate_kbps), str(dest)],
-              input_bytes=pcm, what="encoding MP3")
+def encode_mp3(chunks: Iterable[np.ndarray], rate_hz: int, dest: Path, *, bitrate_kbps: int) -> None:
+    """Encode float32 mono *chunks* to *dest* (overwritten), streaming.
+
+    The chunks are written to ffmpeg while it encodes, so the caller's
+    levelling and the encoder run on two cores at once.
+    """
+    argv = [tools.require("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "f32le", "-ar", str(rate_hz), "-ac", "1", "-i", "pipe:0",
+            *encoder_args(bitrate_kbps), str(dest)]
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
+        try:
+            for chunk in chunks:
+                proc.stdin.write(np.ascontiguousarray(chunk, dtype="<f4").tobytes())
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass  # ffmpeg stopped reading: its exit code and message say why
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        code = proc.wait()
+        if code != 0:
+            errors.seek(0)
+            tail = errors.read().decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
+            raise EncodeError(f"ffmpeg failed encoding MP3: {tail[0]}")
 
 
 def decode(path: Path, rate_hz: int = OUTPUT_RATE_HZ) -> np.ndarray:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +40,6 @@ class LoudnessReport:
     integrated_lufs: float
     true_peak_dbtp: float
     gain_db: float = 0.0
-    limited_samples: int = 0
 
 
 def integrated_lufs(samples: np.ndarray, rate_hz: int) -> float:
@@ -98,21 +99,11 @@ def true_peak_dbtp(samples: np.ndarray, rate_hz: int) -> float:
     return 20 * float(np.log10(peak)) if peak > 0 else float("-inf")
 
 
-def band_limit(samples: np.ndarray, rate_hz: int, cutoff_hz: float = BAND_LIMIT_HZ) -> np.ndarray:
-    """Low-pass *samples* (8th-order Butterworth), in chunks, as float32."""
-    if cutoff_hz >= rate_hz / 2:
-        return np.asarray(samples, dtype=np.float32)
-    sos = butter(8, cutoff_hz, fs=rate_hz, output="sos")
-    state = np.zeros((sos.shape[0], 2))
-    out = np.empty(len(samples), dtype=np.float32)
-    chunk = rate_hz * _CHUNK_S
-    for start in range(0, len(samples), chunk):
-        piece, state = sosfilt(sos, samples[start:start + chunk], zi=state)
-        out[start:start + chunk] = piece
-    return out
+def _limiter_width(rate_hz: int) -> int:
+    return max(3, int(rate_hz * LIMITER_WINDOW_MS / 1000) | 1)
 
 
-def limit(samples: np.ndarray, rate_hz: int, ceiling_db: float) -> tuple[np.ndarray, int]:
+def limit(samples: np.ndarray, rate_hz: int, ceiling_db: float) -> np.ndarray:
     """Peak-limit *samples* so that no sample exceeds *ceiling_db* dBFS.
 
     The gain curve is the per-sample gain needed, spread by a minimum filter
@@ -122,38 +113,65 @@ def limit(samples: np.ndarray, rate_hz: int, ceiling_db: float) -> tuple[np.ndar
     ceiling = 10 ** (ceiling_db / 20)
     magnitude = np.abs(samples)
     over = magnitude > ceiling
-    count = int(over.sum())
-    if count == 0:
-        return samples, 0
+    if not over.any():
+        return samples
     needed = np.ones_like(samples)
     needed[over] = ceiling / magnitude[over]
-    width = max(3, int(rate_hz * LIMITER_WINDOW_MS / 1000) | 1)
+    width = _limiter_width(rate_hz)
     gain = uniform_filter1d(minimum_filter1d(needed, size=2 * width + 1), size=width)
     out = samples * gain
     np.clip(out, -ceiling, ceiling, out=out)  # guard the float rounding of the average
-    return out.astype(np.float32, copy=False), count
+    return out.astype(np.float32, copy=False)
+
+
+def level_chunks(samples: np.ndarray, rate_hz: int, *, gain_db: float,
+                 ceiling_db: float) -> Iterator[np.ndarray]:
+    """Gain, peak limiter, then low-pass below the MP3 encoder's own, chunk by chunk.
+
+    Chunks let the encoder start while the rest is still being levelled, and
+    bound memory; each chunk is limited with enough context either side that
+    the result is the same as limiting the whole signal at once.
+    """
+    gain = np.float32(10 ** (gain_db / 20))
+    context = 2 * _limiter_width(rate_hz) + 2
+    sos = butter(8, BAND_LIMIT_HZ, fs=rate_hz, output="sos") if BAND_LIMIT_HZ < rate_hz / 2 else None
+    state = np.zeros((sos.shape[0], 2)) if sos is not None else None
+    chunk = rate_hz * _CHUNK_S
+    for start in range(0, len(samples), chunk):
+        lo, hi = max(0, start - context), min(len(samples), start + chunk + context)
+        piece = limit(samples[lo:hi] * gain, rate_hz, ceiling_db)
+        piece = piece[start - lo:start - lo + min(chunk, len(samples) - start)]
+        if sos is not None:
+            filtered, state = sosfilt(sos, piece, zi=state)
+            piece = filtered.astype(np.float32)
+        yield piece
 
 
 def normalise(samples: np.ndarray, rate_hz: int, *, target_lufs: float,
               ceiling_db: float) -> tuple[np.ndarray, LoudnessReport]:
-    """Gain to *target_lufs*, limiting sample peaks to *ceiling_db*.
+    """Level *samples* to *target_lufs* with peaks limited to *ceiling_db*.
 
-    Limiting lowers the loudness a little, so gain and limiter are applied
-    again until the loudness is within 0.1 LU of the target.  The result is
-    band-limited below the MP3 encoder's own low-pass.  The report's
-    true peak is left unmeasured (NaN): what counts is the decoded MP3's.
+    Limiting lowers the loudness a little, so the gain is corrected until
+    the result is within 0.1 LU of the target.  The report's true peak is
+    left unmeasured (NaN): what counts is the decoded MP3's.
     """
     measured = integrated_lufs(samples, rate_hz)
     if not np.isfinite(measured):
         raise ValueError("the signal is silent: loudness cannot be measured")
-    total_gain_db = target_lufs - measured
+    gain_db = target_lufs - measured
     for _ in range(4):
-        out, limited = limit(samples * np.float32(10 ** (total_gain_db / 20)), rate_hz, ceiling_db)
-        out = band_limit(out, rate_hz)
+        out = np.concatenate(list(level_chunks(samples, rate_hz, gain_db=gain_db, ceiling_db=ceiling_db)))
         now = integrated_lufs(out, rate_hz)
-        log.debug("gain %.2f dB -> %.2f LUFS (%d samples limited)", total_gain_db, now, limited)
+        log.debug("gain %.2f dB -> %.2f LUFS", gain_db, now)
         if abs(now - target_lufs) <= 0.1:
             break
-        total_gain_db += target_lufs - now
-    return out, LoudnessReport(integrated_lufs=now, true_peak_dbtp=float("nan"),
-                               gain_db=total_gain_db, limited_samples=limited)
+        gain_db += target_lufs - now
+    return out, LoudnessReport(integrated_lufs=now, true_peak_dbtp=float("nan"), gain_db=gain_db)
+
+
+def measure(samples: np.ndarray, rate_hz: int) -> LoudnessReport:
+    """Integrated loudness and true peak, measured side by side on two cores."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        lufs = pool.submit(integrated_lufs, samples, rate_hz)
+        peak = pool.submit(true_peak_dbtp, samples, rate_hz)
+        return LoudnessReport(integrated_lufs=lufs.result(), true_peak_dbtp=peak.result())
