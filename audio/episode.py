@@ -46,7 +46,8 @@ class Episode:
             speaker = self.speaker(turn.speaker_id)
             for sentence in turn.sentences:
                 jobs.append(SpeechJob(text=spoken_text(sentence, self.manifest.lexicon),
-                                      voice=speaker.voice, rate_wpm=speaker.rate_wpm))
+                                      voice=speaker.voice, rate_wpm=speaker.rate_wpm,
+                                      word_gap_ms=speaker.word_gap_ms))
         return jobs
 
     def check_voices(self) -> None:

@@ -14,9 +14,16 @@ _TYPOGRAPHY = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "�
                              "…": "...", "[": "", "]": ""})
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def plain(text: str) -> str:
-    """Straight quotes, no editorial brackets (their words are still read)."""
-    return text.translate(_TYPOGRAPHY)
+    """Straight quotes, no editorial brackets (their words are still read).
+
+    Control characters go too: espeak-ng reads ``\x01`` as the start of an
+    embedded command, which a transcript must not be able to send.
+    """
+    return _CONTROL.sub(" ", text.translate(_TYPOGRAPHY))
 
 
 @lru_cache(maxsize=64)

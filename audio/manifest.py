@@ -33,6 +33,7 @@ class Speaker:
     voice: str
     rate_wpm: int = 160
     role: str = "guest"
+    word_gap_ms: int = 40
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ class Manifest:
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "episode": {"title": str, "show": str, "author": str, "date": (str, _dt.date),
                 "language": str, "description": str, "genre": str, "narrator": str},
-    "speaker": {"id": str, "name": str, "labels": list, "voice": str, "rate_wpm": int, "role": str},
+    "speaker": {"id": str, "name": str, "labels": list, "voice": str, "rate_wpm": int, "role": str,
+                "word_gap_ms": int},
     "render": {"sentence_pause_ms": int, "turn_pause_ms": int, "chapter_pause_ms": int,
                "target_lufs": (int, float), "true_peak_dbtp": (int, float), "bitrate_kbps": int},
 }
@@ -129,8 +131,11 @@ def _speaker(raw: dict[str, Any], n: int, source: str) -> Speaker:
     role = raw.get("role", "guest")
     if role not in ROLES:
         raise ManifestError(f"{where}: role {role!r} is not one of {', '.join(ROLES)}")
+    gap = raw.get("word_gap_ms", 40)
+    if not 0 <= gap <= 500:
+        raise ManifestError(f"{where}: word_gap_ms {gap} is outside 0..500")
     return Speaker(id=raw["id"], name=name, labels=labels, voice=raw["voice"],
-                   rate_wpm=rate, role=role)
+                   rate_wpm=rate, role=role, word_gap_ms=gap)
 
 
 def manifest_from_dict(data: dict[str, Any], *, source: str = "manifest") -> Manifest:

@@ -113,7 +113,9 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
         duration_ms = mp3_duration_ms(part)
         marks = chapter_marks(episode.chapters, assembly.sentences, duration_ms)
         transcript = transcript_lines(episode.transcript_turns())
-        tags = episode_tags(episode.metadata.title, episode.metadata, transcript, marks)
+        turn_starts = [s.start_ms for s in assembly.sentences if s.sentence_index == 0]
+        timeline = {"turn_start_ms": turn_starts, "chapter_turns": [c.turn_index for c in episode.chapters]}
+        tags = episode_tags(episode.metadata.title, episode.metadata, transcript, marks, timeline)
         write_tags(part, tags, id3_version=options.id3_version)
         _check_with_ffprobe(part, marks)
         if progress:

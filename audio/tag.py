@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mutagen import MutagenError
-from mutagen.id3 import (CHAP, COMM, CTOC, ID3, TALB, TCON, TDRC, TIT2, TLAN, TPE1, USLT, CTOCFlags,
-                         Encoding, ID3NoHeaderError)
+from mutagen.id3 import (CHAP, COMM, CTOC, ID3, TALB, TCON, TDRC, TIT2, TLAN, TPE1, TXXX, USLT,
+                         CTOCFlags, Encoding, ID3NoHeaderError)
 from mutagen.mp3 import MP3
 
 from . import tools
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 NO_OFFSET = 0xFFFFFFFF
 TOC_ID = "toc"
+TIMELINE_DESC = "EPISODE_TIMELINE"  # TXXX: turn start times, for `episode verify`
 MAX_CTOC_CHILDREN = 255  # the CTOC child count is one byte
 
 
@@ -42,6 +43,7 @@ class EpisodeTags:
     description: str
     transcript: str
     chapters: tuple[ChapterMark, ...]
+    timeline: dict | None = None  # {"turn_start_ms": [...], "chapter_turns": [...]}
 
 
 def transcript_lines(turns: Sequence[tuple[str, str]]) -> str:
@@ -99,6 +101,9 @@ def write_tags(path: Path, tags_in: EpisodeTags, *, id3_version: int = 3) -> Non
     if tags_in.description:
         tags.add(COMM(encoding=enc, lang=tags_in.language, desc="", text=[tags_in.description]))
     tags.add(USLT(encoding=enc, lang=tags_in.language, desc="transcript", text=tags_in.transcript))
+    if tags_in.timeline:
+        tags.add(TXXX(encoding=Encoding.LATIN1, desc=TIMELINE_DESC,
+                      text=[json.dumps(tags_in.timeline, separators=(",", ":"))]))
     if tags_in.chapters:
         _add_chapters(tags, tags_in.chapters, tags_in.title, enc)
     if id3_version == 3:
@@ -150,11 +155,11 @@ def _syncsafe(raw: bytes) -> int:
 
 
 def episode_tags(title: str, metadata: Metadata, transcript: str,
-                 chapters: Sequence[ChapterMark]) -> EpisodeTags:
+                 chapters: Sequence[ChapterMark], timeline: dict | None = None) -> EpisodeTags:
     return EpisodeTags(title=title, artist=metadata.author or metadata.show, album=metadata.show,
                        date=metadata.date, language=metadata.language3,
                        description=metadata.description, transcript=transcript,
-                       chapters=tuple(chapters))
+                       chapters=tuple(chapters), timeline=timeline)
 
 
 def read_tags(path: Path) -> ID3 | None:
@@ -198,6 +203,20 @@ def read_transcript(path: Path) -> str | None:
         return None
     frames = tags.getall("USLT")
     return str(frames[0].text) if frames else None
+
+
+def read_timeline(path: Path) -> dict | None:
+    """The render's timeline, if this file was made by `episode render`."""
+    tags = read_tags(path)
+    if tags is None:
+        return None
+    for frame in tags.getall("TXXX"):
+        if frame.desc == TIMELINE_DESC:
+            try:
+                return json.loads(frame.text[0])
+            except (ValueError, IndexError):
+                log.warning("%s: unreadable %s tag ignored", path, TIMELINE_DESC)
+    return None
 
 
 def ffprobe_chapters(path: Path) -> list[dict]:

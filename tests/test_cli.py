@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -124,3 +126,40 @@ def test_chapters_of_a_non_mp3(tmp_path):
     result = run("chapters", bogus)
     assert result.exit_code == 2
     assert result.output.startswith(f"Error: {bogus} is not a readable MP3")
+
+
+def test_verify_exit_codes(tmp_path):
+    src = tmp_path / "talk.txt"
+    src.write_text("Welcome to the show about gardens.\nHOST: What do you grow in your garden?\n"
+                   "GUEST: I grow tomatoes, beans and potatoes every summer.\n"
+                   "HOST: Thank you for coming.\nGUEST: Thank you for having me.\n", encoding="utf-8")
+    out = tmp_path / "talk.mp3"
+    assert run("render", src, "-o", out, "--cache-dir", tmp_path / "cache").exit_code == 0
+    report = tmp_path / "report.json"
+    passed = run("verify", out, "--json", report)
+    assert passed.exit_code == 0, passed.output
+    assert passed.output.rstrip().endswith("PASS")
+    assert json.loads(report.read_text())["passed"] is True
+    other = tmp_path / "other.txt"
+    other.write_text("HOST: Tell me about the weather on Mars.\nGUEST: It is cold and dusty.\n", encoding="utf-8")
+    failed = run("verify", out, "--transcript", other)
+    assert failed.exit_code == 1
+    assert "FAIL: overall WER" in failed.output
+
+
+def test_verify_bad_input(tmp_path):
+    result = run("verify", tmp_path / "none.mp3")
+    assert result.exit_code == 2
+    assert result.output == f"Error: audio not found: {tmp_path / 'none.mp3'}\n"
+    bogus = tmp_path / "x.mp3"
+    bogus.write_bytes(b"not audio")
+    result = run("verify", bogus)
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: {bogus}: cannot read ID3 tags") or \
+        result.output.startswith(f"Error: {bogus} carries no transcript")
+
+
+def test_verify_unknown_model(seed_render, tmp_path):
+    result = run("verify", seed_render.path, "--model", tmp_path / "no-such-model")
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: cannot load Whisper model")

@@ -1,0 +1,294 @@
+"""Stage 5: does the episode say what the transcript says, in order, on time?
+
+The reference is what was rendered (the written transcript, before any
+lexicon respelling): given as ``--transcript``, or read from the episode's
+own tags (USLT lines, CHAP frames and the render's timeline).
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import jiwer
+
+from . import align as al
+from .errors import VerifyError
+from .parse import ParsedTranscript
+from .tag import read_chapters, read_timeline, read_transcript
+from .transcribe import Recognition, RecognitionOptions, recognise
+
+log = logging.getLogger(__name__)
+
+MISSING_BELOW = 0.3  # of a turn's word trigrams heard anywhere
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    # Defaults sit above what the rendered seed scores with tiny.en (about
+    # 9% overall, worst turn 25-42%: "vis-a-vis" in a 12-word question) and
+    # far below what any damage tried scores.
+    max_wer: float = 0.12
+    max_turn_wer: float = 0.50
+    max_chapter_drift_ms: int = 1500
+    max_deletion_run: int = 10  # consecutive reference words unheard: a stretch is missing
+
+
+@dataclass(frozen=True)
+class RefTurn:
+    speaker: str
+    text: str
+    expected_start_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class RefChapter:
+    title: str
+    start_ms: int  # from the CHAP frame
+    turn_index: int
+
+
+@dataclass(frozen=True)
+class Score:
+    words: int
+    substitutions: int
+    deletions: int
+    insertions: int
+
+    @property
+    def wer(self) -> float:
+        return (self.substitutions + self.deletions + self.insertions) / self.words if self.words else 0.0
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    index: int
+    speaker: str
+    score: Score
+    heard_start_ms: int | None
+    drift_ms: int | None  # heard start minus the render's start, when known
+    heard_fraction: float  # of its word trigrams, heard anywhere
+    longest_deletion: int
+    status: str  # ok | missing | incomplete | out-of-order | repeated
+    text: str
+
+
+@dataclass(frozen=True)
+class ChapterResult:
+    index: int
+    title: str
+    start_ms: int
+    heard_start_ms: int | None
+    drift_ms: int | None
+    score: Score
+
+
+@dataclass(frozen=True)
+class FidelityReport:
+    audio: str
+    model: str
+    normaliser: str
+    overall: Score
+    speakers: dict[str, Score]
+    turns: tuple[TurnResult, ...]
+    chapters: tuple[ChapterResult, ...]
+    thresholds: Thresholds
+    failures: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_json(self) -> dict:
+        def score(s: Score) -> dict:
+            return {**asdict(s), "wer": round(s.wer, 4)}
+        data = asdict(self)
+        data["overall"] = score(self.overall)
+        data["speakers"] = {k: score(v) for k, v in self.speakers.items()}
+        for item, obj in zip(data["turns"], self.turns):
+            item["score"] = score(obj.score)
+        for item, obj in zip(data["chapters"], self.chapters):
+            item["score"] = score(obj.score)
+        data["passed"] = self.passed
+        return data
+
+
+def reference_from_transcript(parsed: ParsedTranscript, chapter_starts_ms: Sequence[int],
+                              names: dict[str, str]) -> tuple[list[RefTurn], list[RefChapter]]:
+    turns = [RefTurn(names.get(t.speaker_id, t.speaker_id), t.text) for t in parsed.turns]
+    chapters = []
+    if chapter_starts_ms:
+        pairs = zip(parsed.chapters, chapter_starts_ms)
+        chapters = [RefChapter(c.title, start, c.turn_index) for c, start in pairs]
+    return turns, chapters
+
+
+def reference_from_tags(audio: Path) -> tuple[list[RefTurn], list[RefChapter]]:
+    """The transcript and chapters an episode carries in its own tags."""
+    uslt = read_transcript(audio)
+    if not uslt:
+        raise VerifyError(f"{audio} carries no transcript (USLT); give one with --transcript")
+    turns = []
+    for line in uslt.splitlines():
+        speaker, sep, text = line.partition(": ")
+        if sep and text.strip():
+            turns.append([speaker.strip(), text.strip()])
+        elif turns:
+            turns[-1][1] += " " + line.strip()
+    timeline = read_timeline(audio) or {}
+    starts = timeline.get("turn_start_ms") or [None] * len(turns)
+    if len(starts) != len(turns):
+        starts = [None] * len(turns)
+    ref_turns = [RefTurn(s, t, start) for (s, t), start in zip(turns, starts)]
+    marks = read_chapters(audio)
+    chapter_turns = timeline.get("chapter_turns")
+    if not chapter_turns or len(chapter_turns) != len(marks):
+        chapter_turns = _turns_at(marks, starts) if all(x is not None for x in starts) else None
+    chapters = [RefChapter(m.title, m.start_ms, t) for m, t in zip(marks, chapter_turns or [])]
+    return ref_turns, chapters
+
+
+def _turns_at(marks, starts) -> list[int]:
+    return [max([i for i, s in enumerate(starts) if s <= m.start_ms + 1000] or [0]) for m in marks]
+
+
+def _score(indices: Sequence[int], a: al.Alignment) -> Score:
+    subs = sum(1 for i in indices if a.ref_to_hyp[i] is not None and not a.correct[i])
+    dels = sum(1 for i in indices if a.ref_to_hyp[i] is None)
+    ins = sum(a.insertions_after[i] for i in indices) + (a.insertions_before_first if 0 in indices else 0)
+    return Score(len(indices), subs, dels, ins)
+
+
+def _heard_start(indices: Sequence[int], a: al.Alignment) -> int | None:
+    # the first of the turn's first four words that Whisper heard right
+    for i in indices[:4]:
+        if a.correct[i]:
+            return a.hyp[a.ref_to_hyp[i]].start_ms
+    return None
+
+
+def _longest_deletion(indices: Sequence[int], a: al.Alignment) -> int:
+    best = run = 0
+    for i in indices:
+        run = run + 1 if a.ref_to_hyp[i] is None else 0
+        best = max(best, run)
+    return best
+
+
+def evaluate(turns: Sequence[RefTurn], chapters: Sequence[RefChapter], heard: Recognition,
+             thresholds: Thresholds = Thresholds(), audio: str = "") -> FidelityReport:
+    """Score *heard* against the reference turns and chapters."""
+    ref = al.reference_tokens([t.text for t in turns])
+    if not ref:
+        raise VerifyError("the reference transcript has no words")
+    hyp = al.hypothesis_tokens(heard.words)
+    a = al.align(ref, hyp)
+    hyp_words = [h.text for h in hyp]
+    by_turn: dict[int, list[int]] = {}
+    for i, tok in enumerate(ref):
+        by_turn.setdefault(tok.turn_index, []).append(i)
+
+    located: dict[int, float] = {}
+    results = []
+    for index, turn in enumerate(turns):
+        idx = by_turn.get(index, [])
+        score = _score(idx, a)
+        fraction, positions = al.locate([ref[i].text for i in idx], hyp_words)
+        start = _heard_start(idx, a)
+        drift = start - turn.expected_start_ms if start is not None and turn.expected_start_ms is not None else None
+        longest = _longest_deletion(idx, a)
+        # "missing" is judged order-free: a turn the global alignment deleted
+        # but whose words are heard elsewhere has moved, not gone.
+        status = "missing" if idx and fraction < MISSING_BELOW else "ok"
+        if positions and status == "ok":
+            located[index] = statistics.median(positions)
+        results.append([index, turn.speaker, score, start, drift, fraction, longest, status, turn.text])
+    order_keys = sorted(located)
+    in_order = al.longest_increasing([located[i] for i in order_keys])
+    for k, index in enumerate(order_keys):
+        if k not in in_order and results[index][7] == "ok":
+            results[index][7] = "out-of-order"
+    for index, turn in enumerate(turns):
+        idx = by_turn.get(index, [])
+        if results[index][7] != "ok":
+            continue
+        if results[index][6] > thresholds.max_deletion_run:
+            results[index][7] = "incomplete"
+        elif len(idx) >= 6 and _heard_twice([ref[i].text for i in idx], hyp_words):
+            results[index][7] = "repeated"
+    turn_results = tuple(TurnResult(*r) for r in results)
+
+    chapter_results = []
+    for n, ch in enumerate(chapters):
+        last = chapters[n + 1].turn_index if n + 1 < len(chapters) else len(turns)
+        idx = [i for t in range(ch.turn_index, last) for i in by_turn.get(t, [])]
+        heard_start = _heard_start(by_turn.get(ch.turn_index, []), a)
+        drift = heard_start - ch.start_ms if heard_start is not None else None
+        chapter_results.append(ChapterResult(n, ch.title, ch.start_ms, heard_start, drift, _score(idx, a)))
+
+    speakers: dict[str, list[int]] = {}
+    for index, turn in enumerate(turns):
+        speakers.setdefault(turn.speaker, []).extend(by_turn.get(index, []))
+    overall = jiwer.process_words(" ".join(r.text for r in ref), " ".join(hyp_words) or "")
+    overall_score = Score(len(ref), overall.substitutions, overall.deletions, overall.insertions)
+    notes = [] if chapters else ["the audio has no chapters: chapter timing not checked"]
+    report = FidelityReport(
+        audio=audio, model=heard.model, normaliser=al.NORMALISER, overall=overall_score,
+        speakers={name: _score(idx, a) for name, idx in speakers.items()},
+        turns=turn_results, chapters=tuple(chapter_results), thresholds=thresholds, notes=tuple(notes))
+    return _judge(report)
+
+
+def _heard_twice(tokens: Sequence[str], hyp_words: Sequence[str], n: int = 3) -> bool:
+    grams = {tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)}
+    hits = [i for i in range(len(hyp_words) - n + 1) if tuple(hyp_words[i:i + n]) in grams]
+    if len(hits) < 2:
+        return False
+    gap = max(len(tokens) * 2, 20)
+    clusters = [[hits[0]]]
+    for h in hits[1:]:
+        if h - clusters[-1][-1] > gap:
+            clusters.append([])
+        clusters[-1].append(h)
+    big = [c for c in clusters if len(c) >= 0.5 * len(grams)]
+    return len(big) >= 2
+
+
+def _judge(report: FidelityReport) -> FidelityReport:
+    t = report.thresholds
+    failures = []
+    if report.overall.wer > t.max_wer:
+        failures.append(f"overall WER {report.overall.wer:.1%} is over {t.max_wer:.0%}")
+    worst = max(report.turns, key=lambda r: r.score.wer)
+    if worst.score.wer > t.max_turn_wer:
+        failures.append(f"turn {worst.index + 1} ({worst.speaker}) WER {worst.score.wer:.1%} is over {t.max_turn_wer:.0%}")
+    for status in ("missing", "incomplete", "out-of-order", "repeated"):
+        bad = [str(r.index + 1) for r in report.turns if r.status == status]
+        if bad:
+            failures.append(f"turn(s) {', '.join(bad)} {status}")
+    drifts = [c for c in report.chapters if c.drift_ms is not None]
+    if drifts:
+        far = max(drifts, key=lambda c: abs(c.drift_ms))
+        if abs(far.drift_ms) > t.max_chapter_drift_ms:
+            failures.append(f"chapter {far.index + 1} starts {far.drift_ms:+d} ms from its first words "
+                            f"(limit {t.max_chapter_drift_ms} ms)")
+    unheard = [str(c.index + 1) for c in report.chapters if c.drift_ms is None]
+    if unheard:
+        failures.append(f"chapter(s) {', '.join(unheard)}: first words not heard")
+    return FidelityReport(**{**report.__dict__, "failures": tuple(failures)})
+
+
+def verify(audio: Path, reference: tuple[list[RefTurn], list[RefChapter]] | None = None, *,
+           model: str | None = None, thresholds: Thresholds = Thresholds(),
+           options: RecognitionOptions = RecognitionOptions()) -> FidelityReport:
+    """Transcribe *audio* and score it against *reference* (default: its own tags)."""
+    audio = Path(audio)
+    if not audio.is_file():
+        raise VerifyError(f"audio not found: {audio}")
+    turns, chapters = reference if reference is not None else reference_from_tags(audio)
+    heard = recognise(audio, model, options)
+    return evaluate(turns, chapters, heard, thresholds, audio=str(audio))
