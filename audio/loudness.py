@@ -147,25 +147,32 @@ def level_chunks(samples: np.ndarray, rate_hz: int, *, gain_db: float,
         yield piece
 
 
-def normalise(samples: np.ndarray, rate_hz: int, *, target_lufs: float,
-              ceiling_db: float) -> tuple[np.ndarray, LoudnessReport]:
+def normalise(samples: np.ndarray, rate_hz: int, *, target_lufs: float, ceiling_db: float,
+              gain_db: float | None = None) -> tuple[np.ndarray, LoudnessReport]:
     """Level *samples* to *target_lufs* with peaks limited to *ceiling_db*.
 
-    Limiting lowers the loudness a little, so the gain is corrected until
-    the result is within 0.1 LU of the target.  The report's true peak is
+    Limiting takes back part of any gain (here about 0.6 LU per dB), so the
+    gain is found by the secant method until the result is within 0.1 LU of
+    the target; *gain_db* is a starting guess.  The report's true peak is
     left unmeasured (NaN): what counts is the decoded MP3's.
     """
-    measured = integrated_lufs(samples, rate_hz)
-    if not np.isfinite(measured):
-        raise ValueError("the signal is silent: loudness cannot be measured")
-    gain_db = target_lufs - measured
-    for _ in range(4):
+    if gain_db is None:
+        measured = integrated_lufs(samples, rate_hz)
+        if not np.isfinite(measured):
+            raise ValueError("the signal is silent: loudness cannot be measured")
+        gain_db = target_lufs - measured
+    previous: tuple[float, float] | None = None
+    for _ in range(6):
         out = np.concatenate(list(level_chunks(samples, rate_hz, gain_db=gain_db, ceiling_db=ceiling_db)))
         now = integrated_lufs(out, rate_hz)
         log.debug("gain %.2f dB -> %.2f LUFS", gain_db, now)
         if abs(now - target_lufs) <= 0.1:
             break
-        gain_db += target_lufs - now
+        slope = 0.7
+        if previous is not None and abs(gain_db - previous[0]) > 1e-3:
+            slope = min(1.0, max(0.2, (now - previous[1]) / (gain_db - previous[0])))
+        previous = (gain_db, now)
+        gain_db += (target_lufs - now) / slope
     return out, LoudnessReport(integrated_lufs=now, true_peak_dbtp=float("nan"), gain_db=gain_db)
 
 

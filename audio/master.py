@@ -1,10 +1,10 @@
 """Stage 3d: mastering: level the signal and encode an MP3 that meets targets.
 
 Targets are checked on the decoded MP3, not on the signal before encoding:
-at 64 kb/s the encoder lowers the loudness (about 0.5 LU here) and adds
-overshoot to the limited peaks.  A few seconds from across the episode are
+at 64 kb/s the encoder lowers the loudness (about 0.5 LU here) and raises
+the true peak (0.3 to 0.9 dB).  A few seconds from across the episode are
 levelled and encoded first to predict both, so that one full encode lands
-on target; the full encode streams from the leveller into ffmpeg.
+on target.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import numpy as np
 
 from .encode import OUTPUT_RATE_HZ, decode, encode_mp3
 from .errors import EncodeError
-from .loudness import LoudnessReport, integrated_lufs, level_chunks, measure, normalise
+from .loudness import LoudnessReport, integrated_lufs, measure, normalise, true_peak_dbtp
 
 log = logging.getLogger(__name__)
 
-LIMITER_MARGIN_DB = 0.8  # the limiter's ceiling under the true-peak target
-PEAK_MARGIN_DB = 0.2  # kept under the target when a pass overshoots
+LIMITER_MARGIN_DB = 0.8  # the limiter's first ceiling under the true-peak target
+PEAK_MARGIN_DB = 0.6  # kept under the true-peak target beyond the predicted rise (which varies +-0.5 dB)
 MAX_PASSES = 3
 LOUDNESS_TOLERANCE_LU = 0.5  # Apple asks for -16 LUFS within 1 dB; aim at half that
 EXCERPTS = 16  # slices encoded to predict what the encoder does
@@ -38,9 +38,11 @@ class MasteringTargets:
 
 
 @dataclass(frozen=True)
-class _Plan:
-    gain_db: float
-    ceiling_db: float
+class _EncoderEffect:
+    loss_lu: float  # loudness the MP3 loses
+    peak_rise_db: float  # how far its true peak rises over the levelled signal's
+    filter_rise_db: float  # how far the levelled true peak sits over the limiter's ceiling
+    gain_db: float  # the gain that levelled the excerpt to target
 
 
 def _excerpt(samples: np.ndarray, rate_hz: int) -> np.ndarray:
@@ -51,43 +53,69 @@ def _excerpt(samples: np.ndarray, rate_hz: int) -> np.ndarray:
     return np.concatenate([samples[s:s + slice_len] for s in starts])
 
 
-def _plan(samples: np.ndarray, rate_hz: int, targets: MasteringTargets) -> _Plan:
-    """Predict gain and limiter ceiling for the full encode from excerpts."""
-    full_lufs = integrated_lufs(samples, rate_hz)
-    if not np.isfinite(full_lufs):
-        raise EncodeError("the episode is silent: nothing to level")
-    ceiling = targets.true_peak_dbtp - LIMITER_MARGIN_DB
+def _encoder_effect(samples: np.ndarray, rate_hz: int, targets: MasteringTargets,
+                    ceiling_db: float) -> _EncoderEffect:
+    """Level and encode a few seconds from across the episode; see what changed."""
     excerpt = _excerpt(samples, rate_hz)
-    levelled, report = normalise(excerpt, rate_hz, target_lufs=targets.target_lufs, ceiling_db=ceiling)
+    levelled, report = normalise(excerpt, rate_hz, target_lufs=targets.target_lufs, ceiling_db=ceiling_db)
+    before_peak = true_peak_dbtp(levelled, rate_hz)
     with tempfile.TemporaryDirectory(prefix="episode-probe-") as tmp:
         probe = Path(tmp, "excerpt.mp3")
         encode_mp3([levelled], rate_hz, probe, bitrate_kbps=targets.bitrate_kbps)
         after = measure(decode(probe, OUTPUT_RATE_HZ), OUTPUT_RATE_HZ)
-    loss_lu = report.integrated_lufs - after.integrated_lufs
-    overshoot_db = after.true_peak_dbtp - ceiling
-    log.info("MP3 at %d kb/s: -%.2f LU, +%.2f dB peak over the limiter (excerpts)",
-             targets.bitrate_kbps, loss_lu, overshoot_db)
-    # the excerpt's gain, moved by how much louder the excerpt is than the whole
-    gain_db = report.gain_db + (integrated_lufs(excerpt, rate_hz) - full_lufs) + max(0.0, loss_lu)
-    return _Plan(gain_db=gain_db, ceiling_db=ceiling - max(0.0, overshoot_db))
+    effect = _EncoderEffect(loss_lu=report.integrated_lufs - after.integrated_lufs,
+                            peak_rise_db=after.true_peak_dbtp - before_peak,
+                            filter_rise_db=before_peak - ceiling_db,
+                            gain_db=report.gain_db + integrated_lufs(excerpt, rate_hz))
+    log.info("MP3 at %d kb/s: -%.2f LU, true peak +%.2f dB (excerpts)",
+             targets.bitrate_kbps, effect.loss_lu, effect.peak_rise_db)
+    return effect
+
+
+def _level_for_targets(samples: np.ndarray, rate_hz: int, aim_lufs: float, ceiling_db: float,
+                       peak_budget_db: float, gain_db: float) -> tuple[np.ndarray, float]:
+    """Level the whole episode, lowering the limiter until its true peak fits the budget."""
+    for _ in range(4):
+        levelled, report = normalise(samples, rate_hz, target_lufs=aim_lufs, ceiling_db=ceiling_db,
+                                     gain_db=gain_db)
+        gain_db = report.gain_db
+        over = true_peak_dbtp(levelled, rate_hz) - peak_budget_db
+        if over <= 0:
+            break
+        ceiling_db -= over + 0.1
+    return levelled, ceiling_db
 
 
 def master_mp3(samples: np.ndarray, rate_hz: int, dest: Path, targets: MasteringTargets) -> LoudnessReport:
-    """Level and encode *samples* to *dest*; return the decoded MP3's measurements."""
-    plan = _plan(samples, rate_hz, targets)
-    gain_db, ceiling = plan.gain_db, plan.ceiling_db
+    """Level and encode *samples* to *dest*; return the decoded MP3's measurements.
+
+    Levelling is done on the whole signal before encoding, aiming above the
+    loudness target by what the encoder takes away and below the true-peak
+    ceiling by what it adds, so that a single encode usually meets both; the
+    decoded MP3 is measured to be sure, and re-made if it still misses.
+    """
+    ceiling = targets.true_peak_dbtp - LIMITER_MARGIN_DB
+    full_lufs = integrated_lufs(samples, rate_hz)
+    if not np.isfinite(full_lufs):
+        raise EncodeError("the episode is silent: nothing to level")
+    effect = _encoder_effect(samples, rate_hz, targets, ceiling)
+    aim_lufs = targets.target_lufs + max(0.0, effect.loss_lu)
+    budget = targets.true_peak_dbtp - max(0.0, effect.peak_rise_db) - PEAK_MARGIN_DB
+    ceiling = budget - max(0.0, effect.filter_rise_db)
+    # the excerpt's gain, moved by how much louder the excerpt was than the whole
+    gain_db = effect.gain_db - full_lufs + (aim_lufs - targets.target_lufs)
     for attempt in range(MAX_PASSES):
-        encode_mp3(level_chunks(samples, rate_hz, gain_db=gain_db, ceiling_db=ceiling), rate_hz, dest,
-                   bitrate_kbps=targets.bitrate_kbps)
+        levelled, ceiling = _level_for_targets(samples, rate_hz, aim_lufs, ceiling, budget, gain_db)
+        encode_mp3([levelled], rate_hz, dest, bitrate_kbps=targets.bitrate_kbps)
+        del levelled
         report = measure(decode(dest, OUTPUT_RATE_HZ), OUTPUT_RATE_HZ)
-        log.info("pass %d: %.2f LUFS, %.2f dBTP after encoding (gain %.2f dB, limiter at %.2f dBFS)",
-                 attempt + 1, report.integrated_lufs, report.true_peak_dbtp, gain_db, ceiling)
+        log.info("pass %d: %.2f LUFS, %.2f dBTP after encoding (aim %.2f LUFS, limiter at %.2f dBFS)",
+                 attempt + 1, report.integrated_lufs, report.true_peak_dbtp, aim_lufs, ceiling)
         peak_over = report.true_peak_dbtp - targets.true_peak_dbtp
         loudness_off = targets.target_lufs - report.integrated_lufs
         if peak_over <= 0 and abs(loudness_off) <= LOUDNESS_TOLERANCE_LU:
-            return LoudnessReport(report.integrated_lufs, report.true_peak_dbtp, gain_db)
-        if peak_over > 0:
-            ceiling -= peak_over + PEAK_MARGIN_DB
-        gain_db += loudness_off
+            return report
+        budget -= max(0.0, peak_over + PEAK_MARGIN_DB)
+        aim_lufs += loudness_off
     raise EncodeError(f"could not meet {targets.target_lufs} LUFS and {targets.true_peak_dbtp} dBTP "
                       f"(last {report.integrated_lufs:.2f} LUFS, {report.true_peak_dbtp:.2f} dBTP)")
