@@ -70,11 +70,15 @@ def render(
     id3v2: Annotated[int, typer.Option("--id3v2", help="ID3v2 version: 3 (most compatible) or 4.")] = 3,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Where synthesised sentences are cached.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Synthesise everything afresh.")] = False,
+    no_sidecars: Annotated[bool, typer.Option("--no-sidecars", help="Write only the MP3.")] = False,
+    skip: Annotated[list[str], typer.Option("--skip", help="Leave out one sidecar: vtt, srt, chapters, transcript, feed or player (repeatable).")] = [],
+    base_url: Annotated[str, typer.Option("--base-url", help="Where the files will be published, for the feed's links (default: relative links).")] = "",
 ) -> None:
-    """Render TRANSCRIPT to a tagged, chaptered MP3.
+    """Render TRANSCRIPT to a tagged, chaptered MP3, with captions, chapters, transcript, feed and player beside it.
 
     Example: episode render seeds/flashpoint-iran-zelin.txt -o output/episode.mp3 --voice zelin=gmw/en-gb-x-rp+m1
     """
+    from .publish import FORMATS, publish
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .episode import load_episode
@@ -83,6 +87,10 @@ def render(
 
     if id3v2 not in (3, 4):
         raise _fail(f"--id3v2 must be 3 or 4, not {id3v2}")
+    unknown = [f for f in skip if f not in FORMATS]
+    if unknown:
+        raise _fail(f"--skip takes one of {', '.join(FORMATS)}, not {unknown[0]!r}")
+    formats = () if no_sidecars else tuple(f for f in FORMATS if f not in skip)
     episode = load_episode(transcript, manifest, voices=_parse_voices(voice))
     options = RenderOptions(id3_version=id3v2, cache_dir=cache_dir, use_cache=not no_cache)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -98,6 +106,9 @@ def render(
         result = render_episode(episode, out, options, progress)
     typer.echo(f"Wrote {result.path} ({result.duration_ms / 1000:.1f} s, {len(result.chapters)} chapters, "
                f"{result.loudness.integrated_lufs:.1f} LUFS, {result.loudness.true_peak_dbtp:.1f} dBTP)")
+    if formats:
+        written = publish(result, formats=formats, base_url=base_url)
+        typer.echo(f"Wrote {len(written)} files beside it: {', '.join(p.name for p in written)}")
 
 
 @app.command()

@@ -120,6 +120,7 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
         _check_with_ffprobe(part, marks)
         if progress:
             progress("loudness and encoding", 1, 1)
+        os.chmod(part, 0o644)  # mkstemp made it private; an episode is for publishing
         os.replace(part, dest)
     except BaseException:
         with contextlib.suppress(OSError):

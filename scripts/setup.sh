@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(espeak-ng ffmpeg libimage-exiftool-perl)
+# espeak-ng and ffmpeg are what episode drives; the rest are the independent
+# readers and the browser the tests check its output with.
+DEBIAN_PACKAGES=(espeak-ng ffmpeg libimage-exiftool-perl chromium)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
@@ -30,4 +32,9 @@ want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
     echo "$want" > "$stamp"
+fi
+
+# axe-core (accessibility audit) for the player page tests, loaded from a local file.
+if [ ! -f .venv/npm/node_modules/axe-core/axe.min.js ] && command -v npm >/dev/null; then
+    npm install --silent --no-audit --no-fund --prefix .venv/npm axe-core@4 >/dev/null
 fi

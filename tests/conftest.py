@@ -29,3 +29,18 @@ def seed_episode():
 def seed_render(tmp_path_factory, clip_cache, seed_episode):
     out = tmp_path_factory.mktemp("render") / "seed.mp3"
     return render(seed_episode, out, RenderOptions(cache_dir=clip_cache))
+
+
+@pytest.fixture(scope="session")
+def seed_heard(seed_render):
+    """What Whisper tiny.en hears in the rendered seed (transcribed once)."""
+    from audio.transcribe import recognise
+
+    return recognise(seed_render.path)
+
+
+@pytest.fixture(scope="session")
+def seed_published(seed_render):
+    from audio.publish import publish
+
+    return {p.name: p for p in publish(seed_render)}

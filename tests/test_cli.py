@@ -44,12 +44,24 @@ def test_render_small_transcript(tmp_path):
     src = tmp_path / "mini.txt"
     src.write_text("An introduction.\nQ: Is this short?\nA: Yes, it is.\nQ: Done?\nA: Done.\n", encoding="utf-8")
     out = tmp_path / "out" / "mini.mp3"
-    result = run("render", src, "-o", out, "--cache-dir", tmp_path / "cache")
+    result = run("render", src, "-o", out, "--cache-dir", tmp_path / "cache", "--no-sidecars")
     assert result.exit_code == 0, result.output
     assert f"Wrote {out}" in result.output and "3 chapters" in result.output
     chapters = run("chapters", out)
     assert chapters.output.splitlines()[1].endswith("Is this short?")
     assert [p.name for p in out.parent.iterdir()] == ["mini.mp3"]
+    result = run("render", src, "-o", out, "--cache-dir", tmp_path / "cache", "--skip", "feed", "--skip", "srt",
+                 "--base-url", "https://example.org/ep")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.parent.iterdir()) == [
+        "index.html", "mini.chapters.json", "mini.chapters.vtt", "mini.mp3", "mini.transcript.json", "mini.vtt"]
+
+
+def test_render_unknown_sidecar_format(tmp_path):
+    result = run("render", SEED, "-o", tmp_path / "x.mp3", "--skip", "pdf")
+    assert result.exit_code == 2
+    assert result.output == "Error: --skip takes one of vtt, srt, chapters, transcript, feed, player, not 'pdf'\n"
+    assert not (tmp_path / "x.mp3").exists()
 
 
 @pytest.mark.parametrize("content, message", [

@@ -11,14 +11,15 @@ from mutagen.id3 import ID3
 
 from audio.encode import decode, encode_mp3
 from audio.tag import read_chapters
-from audio.verify import RefTurn, reference_from_tags, verify
+from audio.verify import RefTurn, evaluate, reference_from_tags, verify
 
 RATE = 22050
 
 
 @pytest.fixture(scope="module")
-def seed_report(seed_render):
-    return verify(seed_render.path)
+def seed_report(seed_render, seed_heard):
+    turns, chapters = reference_from_tags(seed_render.path)
+    return evaluate(turns, chapters, seed_heard, audio=str(seed_render.path))
 
 
 @pytest.fixture(scope="module")

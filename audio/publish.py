@@ -1,0 +1,131 @@
+"""Stage 6: what listeners and podcast hosts get beside the MP3.
+
+Captions (WebVTT, SRT), Podcasting 2.0 JSON chapters and transcript, an RSS
+feed and an accessible HTML player page, all timed from the real render.
+Each file is written to a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+import string
+import tempfile
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+
+from .captions import Cue, build_cues, chapters_vtt, timestamp, to_srt, to_vtt
+from .errors import OutputError
+from .feed import build_feed
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("vtt", "srt", "chapters", "transcript", "feed", "player")
+CHAPTERS_VERSION = "1.2.0"
+TRANSCRIPT_VERSION = "1.0.0"
+_LANGUAGE_NAMES = {"en": "English", "fr": "French", "de": "German", "es": "Spanish"}
+
+
+def write_atomic(dest: Path, data: bytes | str) -> Path:
+    blob = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write to {dest.parent}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(blob)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def _seconds(ms: int) -> float:
+    return round(ms / 1000, 3)
+
+
+def chapters_json(marks) -> dict:
+    return {"version": CHAPTERS_VERSION,
+            "chapters": [{"startTime": _seconds(m.start_ms), "endTime": _seconds(m.end_ms), "title": m.title}
+                         for m in marks]}
+
+
+def transcript_json(cues: Iterable[Cue]) -> dict:
+    return {"version": TRANSCRIPT_VERSION,
+            "segments": [{"speaker": c.speaker, "startTime": _seconds(c.start_ms), "endTime": _seconds(c.end_ms),
+                          "body": c.text} for c in cues]}
+
+
+def player_html(result, cues: list[Cue], names: dict[str, str]) -> str:
+    meta = result.episode.metadata
+    stem = result.path.stem
+    esc = html.escape
+    chapter_items = "".join(
+        f'<li><button type="button" data-start="{_seconds(m.start_ms)}">'
+        f'<span class="time">{timestamp(m.start_ms)[:8]}</span>{esc(m.title)}</button></li>'
+        for m in result.chapters)
+    turns: dict[int, list[tuple[int, Cue]]] = {}
+    for n, cue in enumerate(cues):
+        turns.setdefault(cue.turn_index, []).append((n, cue))
+    transcript_items = "".join(
+        f'<p class="turn"><span class="speaker">{esc(items[0][1].speaker)}:</span> '
+        + " ".join(f'<button type="button" class="cue" data-start="{_seconds(c.start_ms)}" '
+                   f'aria-label="Play from {timestamp(c.start_ms)[:8]}: {esc(c.text)}">{esc(c.text)}</button>'
+                   for _, c in items)
+        + "</p>"
+        for _, items in sorted(turns.items()))
+    data = {"cues": [{"start": _seconds(c.start_ms), "end": _seconds(c.end_ms), "speaker": c.speaker,
+                      "text": c.text} for c in cues],
+            "chapters": [{"id": m.element_id, "start": _seconds(m.start_ms), "end": _seconds(m.end_ms),
+                          "text": m.title} for m in result.chapters]}
+    template = string.Template(resources.files("audio").joinpath("player.html").read_text(encoding="utf-8"))
+    lang = meta.language.split("-")[0]
+    return template.substitute(
+        lang=esc(lang), lang_label=_LANGUAGE_NAMES.get(lang, lang), title=esc(meta.title), show=esc(meta.show),
+        description=esc(meta.description), mp3=esc(result.path.name), vtt=esc(f"{stem}.vtt"),
+        chapters_vtt=esc(f"{stem}.chapters.vtt"), chapter_items=chapter_items,
+        transcript_items=transcript_items,
+        data=json.dumps(data, ensure_ascii=False).replace("</", "<\\/"))
+
+
+def publish(result, *, formats: Iterable[str] = FORMATS, base_url: str = "") -> list[Path]:
+    """Write the sidecar files for a finished render; return their paths."""
+    formats = set(formats)
+    unknown = formats - set(FORMATS)
+    if unknown:
+        raise OutputError(f"unknown sidecar format {sorted(unknown)[0]!r} (known: {', '.join(FORMATS)})")
+    folder, stem = result.path.parent, result.path.stem
+    names = {s.id: s.name for s in result.episode.manifest.speakers}
+    cues = build_cues(result.sentences, names)
+    written: list[Path] = []
+
+    def put(name: str, data: bytes | str) -> None:
+        written.append(write_atomic(folder / name, data))
+
+    if "vtt" in formats or "player" in formats:
+        put(f"{stem}.vtt", to_vtt(cues))
+    if "srt" in formats:
+        put(f"{stem}.srt", to_srt(cues))
+    if "chapters" in formats:
+        put(f"{stem}.chapters.json", json.dumps(chapters_json(result.chapters), indent=2, ensure_ascii=False) + "\n")
+    if "transcript" in formats:
+        put(f"{stem}.transcript.json", json.dumps(transcript_json(cues), indent=2, ensure_ascii=False) + "\n")
+    if "player" in formats:
+        put(f"{stem}.chapters.vtt", chapters_vtt(result.chapters))
+        put("index.html", player_html(result, cues, names))
+    if "feed" in formats:
+        put("feed.xml", build_feed(
+            result.episode.metadata, base_url=base_url, mp3_name=result.path.name,
+            mp3_bytes=result.path.stat().st_size, duration_ms=result.duration_ms,
+            vtt_name=f"{stem}.vtt" if "vtt" in formats else None,
+            chapters_name=f"{stem}.chapters.json" if "chapters" in formats else None,
+            transcript_json_name=f"{stem}.transcript.json" if "transcript" in formats else None,
+            srt_name=f"{stem}.srt" if "srt" in formats else None))
+    log.info("wrote %d sidecar files beside %s", len(written), result.path)
+    return written
