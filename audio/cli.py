@@ -157,16 +157,30 @@ def voices() -> None:
 
 @app.command()
 @domain_errors
-def chapters(file: Annotated[Path, typer.Argument(help="An MP3 file.")]) -> None:
-    """Print the ID3 chapters of an MP3 (HH:MM:SS.mmm  title).
+def chapters(
+    file: Annotated[Path, typer.Argument(help="An MP3 file.")],
+    set_from: Annotated[Optional[Path], typer.Option("--set", help="Write chapters from a file: 'HH:MM:SS.mmm Title' lines (mp3chaps) or Podcasting 2.0 JSON.")] = None,
+    remove: Annotated[bool, typer.Option("--remove", help="Remove all chapters.")] = False,
+) -> None:
+    """Print, set or remove the ID3 chapters of any MP3, without re-encoding it.
 
-    Example: episode chapters output/flashpoint-iran-zelin.mp3
+    Example: episode chapters episode.mp3 --set chapters.txt
     """
+    from .chapterfile import remove_chapters, set_chapters
     from .tag import mp3_duration_ms, read_chapters
 
     if not file.is_file():
         raise _fail(f"file not found: {file}")
+    if set_from is not None and remove:
+        raise _fail("--set and --remove cannot be used together")
     mp3_duration_ms(file)  # refuses what is not an MP3
+    if remove:
+        typer.echo(f"Removed {remove_chapters(file)} chapters from {file}")
+        return
+    if set_from is not None:
+        marks = set_chapters(file, set_from)
+        typer.echo(f"Wrote {len(marks)} chapters to {file}")
+        return
     marks = read_chapters(file)
     if not marks:
         typer.echo(f"{file}: no chapters")

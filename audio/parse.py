@@ -4,9 +4,9 @@ Labels are recognised by shape, not by a fixed list: ``VOA:``, ``Zelin:``,
 ``Aaron Zelin, Washington Institute ... senior fellow:``, ``JOHN SMITH:``,
 ``Q:``/``A:`` and ``**Name:**``.  A colon inside an ordinary sentence is not a
 label because a label's head must look like a name (every word capitalised).
-Without a manifest, a name-like head only counts as a speaker when it is
-used more than once or is unmistakably a label (capitals, bold, Q/A), so a
-stray ``Note:`` stays text.
+Without a manifest, a one-word head only counts as a speaker when it is
+used more than once or is unmistakably a label (capitals, bold, Q/A, a
+full name of two or three words), so a stray ``Note:`` stays text.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def _label_of(paragraph: str) -> tuple[_Label, str] | None:
     rest = match.group("rest").strip()
     # a name alone on its line, before the text, is a label whatever its case
     strong = (bool(match.group("bold")) or head in _QA or (head.isupper() and len(head) > 1)
-              or bool(role) or not rest)
+              or bool(role) or not rest or len(words) in (2, 3))
     return _Label(head=head, strong=strong), rest
 
 

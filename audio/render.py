@@ -39,6 +39,8 @@ class RenderOptions:
     cache_dir: Path | None = None  # None: the user's cache folder
     use_cache: bool = True
     workers: int | None = None
+    tts_command: tuple[str, ...] | None = None  # the speech worker to run (default: audio.tts_worker)
+    tts_timeout_s: float | None = None  # per batch of sentences, before it counts as hung
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,11 @@ def _synthesiser(options: RenderOptions) -> Synthesizer:
     cache = None
     if options.use_cache:
         cache = options.cache_dir or default_cache_dir()
-    kwargs = {"workers": options.workers} if options.workers else {}
+    kwargs: dict = {"workers": options.workers} if options.workers else {}
+    if options.tts_command:
+        kwargs["command"] = list(options.tts_command)
+    if options.tts_timeout_s:
+        kwargs.update(timeout_s=options.tts_timeout_s, timeout_per_job_s=0.0)
     return Synthesizer(cache_dir=cache, **kwargs)
 
 

@@ -61,10 +61,10 @@ def check_chapters(chapters: Sequence[ChapterMark], duration_ms: int | None = No
         if cur.start_ms < prev.end_ms:
             raise TagError(f"chapters overlap: {prev.title!r} ends after {cur.title!r} starts")
     for ch in chapters:
-        if ch.end_ms < ch.start_ms:
-            raise TagError(f"chapter {ch.title!r} ends before it starts")
         if duration_ms is not None and ch.start_ms >= duration_ms:
             raise TagError(f"chapter {ch.title!r} starts at {ch.start_ms} ms, past the end ({duration_ms} ms)")
+        if ch.end_ms < ch.start_ms:
+            raise TagError(f"chapter {ch.title!r} ends before it starts")
 
 
 def mp3_duration_ms(path: Path) -> int:
@@ -107,12 +107,22 @@ def write_tags(path: Path, tags_in: EpisodeTags, *, id3_version: int = 3) -> Non
     if tags_in.chapters:
         _add_chapters(tags, tags_in.chapters, tags_in.title, enc)
     if id3_version == 3:
-        tags.update_to_v23()  # TDRC -> TYER/TDAT; mutagen leaves this to the caller
+        _to_v23(tags)
     try:
         tags.save(str(path), v2_version=id3_version, v23_sep="/", padding=lambda info: 1024)
     except MutagenError as exc:
         raise TagError(f"cannot write tags to {path}: {exc}") from None
     _order_chap_frames(Path(path))
+
+
+def _to_v23(tags: ID3) -> None:
+    """v2.4 frames to v2.3 (mutagen leaves this to the caller), without TDAT.
+
+    TDAT is "DDMM" by the v2.3 standard, but ExifTool reads it as MMDD
+    (12 January became 1 December): with TYER alone every reader agrees.
+    """
+    tags.update_to_v23()
+    tags.delall("TDAT")
 
 
 def _order_chap_frames(path: Path) -> None:
@@ -152,6 +162,33 @@ def _order_chap_frames(path: Path) -> None:
 
 def _syncsafe(raw: bytes) -> int:
     return (raw[0] << 21) | (raw[1] << 14) | (raw[2] << 7) | raw[3]
+
+
+def replace_chapters(path: Path, chapters: Sequence[ChapterMark], *, toc_title: str,
+                     id3_version: int = 3) -> None:
+    """Swap *path*'s CHAP/CTOC frames for *chapters*, keeping every other frame."""
+    check_chapters(chapters)
+    tags = read_tags(path) or ID3()
+    tags.delall("CHAP")
+    tags.delall("CTOC")
+    if chapters:
+        enc = Encoding.UTF16 if id3_version == 3 else Encoding.UTF8
+        _add_chapters(tags, chapters, toc_title, enc)
+    for frame in tags.getall("TXXX"):
+        if frame.desc == TIMELINE_DESC:  # its chapter-to-turn map no longer holds
+            try:
+                timeline = json.loads(frame.text[0])
+                timeline.pop("chapter_turns", None)
+                frame.text = [json.dumps(timeline, separators=(",", ":"))]
+            except (ValueError, IndexError, AttributeError):
+                tags.delall(f"TXXX:{TIMELINE_DESC}")
+    if id3_version == 3:
+        _to_v23(tags)
+    try:
+        tags.save(str(path), v2_version=id3_version, v23_sep="/")
+    except MutagenError as exc:
+        raise TagError(f"cannot write tags to {path}: {exc}") from None
+    _order_chap_frames(Path(path))
 
 
 def episode_tags(title: str, metadata: Metadata, transcript: str,
