@@ -109,11 +109,11 @@ class Synthesizer:
                 continue
             if path.exists():
                 try:
-                    check_clip(path, job.text)
+                    check_cached(path, job.text)
                     continue
                 except SynthesisError as exc:
                     log.warning("cache entry for %r is damaged (%s); re-making it", job.text[:40], exc)
-                    path.unlink(missing_ok=True)
+                    _forget(path)
             todo[path] = job
         cached = len(jobs) - len(todo)
         if progress and cached:
@@ -185,10 +185,56 @@ class Synthesizer:
                 except SynthesisError as exc:
                     problem = problem or f"{exc} for {job.text[:60]!r} (voice {job.voice})"
                     continue
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                # Atomic: a concurrent render sees the old clip or this one, never half.
-                os.replace(req["path"], dest)
+                _store(Path(req["path"]), dest)
             return problem
+
+
+def _store(made: Path, dest: Path) -> None:
+    """Put a new clip in the cache; the first one stored for a key stays.
+
+    The clip is kept under its content digest (``KEY.DIGEST.wav``) and the
+    key's name (``KEY.wav``) is a hard link to it.  Linking fails if the key
+    is taken, so a stored clip is never replaced: espeak-ng's samples vary a
+    little with what a worker spoke before, and concurrent renders must
+    still read the same clips and write the same file.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(made.read_bytes()).hexdigest()
+    content = dest.with_name(f"{dest.stem}.{digest}.wav")
+    try:
+        os.link(made, content)
+    except FileExistsError:
+        pass  # the same bytes are stored already
+    try:
+        os.link(content, dest)
+    except FileExistsError:
+        if os.stat(content).st_ino != os.stat(dest).st_ino:
+            content.unlink(missing_ok=True)  # another clip won the key
+
+
+def _content_file(path: Path) -> Path | None:
+    inode = path.stat().st_ino
+    for sibling in path.parent.glob(f"{path.stem}.*.wav"):
+        if sibling.stat().st_ino == inode:
+            return sibling
+    return None
+
+
+def check_cached(path: Path, text: str) -> float:
+    """A cached clip must match the digest in its content file's name, then pass check_clip."""
+    content = _content_file(path)
+    if content is None:
+        raise SynthesisError("its content file is missing")
+    if hashlib.sha256(path.read_bytes()).hexdigest() != content.name.split(".")[1]:
+        raise SynthesisError("its content does not match its digest")
+    return check_clip(path, text)
+
+
+def _forget(path: Path) -> None:
+    content = _content_file(path) if path.exists() else None
+    path.unlink(missing_ok=True)
+    if content is not None:
+        content.unlink(missing_ok=True)
 
 
 def check_clip(path: Path, text: str) -> float:

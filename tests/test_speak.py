@@ -8,7 +8,7 @@ import wave
 import pytest
 
 from audio.errors import SynthesisError
-from audio.speak import SpeechJob, Synthesizer, check_clip
+from audio.speak import SpeechJob, Synthesizer, check_cached, check_clip
 
 JOB = SpeechJob(text="The Islamic State claimed the attack.", voice="gmw/en-us+m3", rate_wpm=160)
 
@@ -64,16 +64,47 @@ def test_worker_failures_are_reported(tmp_path, mode, message):
     assert not list(tmp_path.rglob("*.wav"))
 
 
-def test_damaged_cache_entry_is_remade(tmp_path):
+def test_concurrent_synthesis_into_one_cache(tmp_path):
+    """Two caches-full of work at once: each key ends with exactly one clip."""
+    import threading
+
+    jobs = [SpeechJob(f"Sentence number {n} is here.", "gmw/en-us", 160, 40) for n in range(6)]
+    results = {}
+
+    def work(name):
+        with Synthesizer(cache_dir=tmp_path, workers=1) as synth:
+            results[name] = [p.read_bytes() for p in synth.synthesise(jobs)]
+    threads = [threading.Thread(target=work, args=(n,)) for n in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results["a"] == results["b"]
+    assert len([p for p in tmp_path.rglob("*.wav") if p.name.count(".") == 2]) == 6
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "orphan"])
+def test_damaged_cache_entry_is_remade(tmp_path, damage):
     with Synthesizer(cache_dir=tmp_path) as synth:
         path = synth.synthesise([JOB])[0]
         good = path.read_bytes()
-        path.write_bytes(good[: len(good) // 2])  # truncated
-        with pytest.raises(SynthesisError, match="truncated"):
+        if damage == "truncate":
+            path.write_bytes(good[: len(good) // 2])
+            with pytest.raises(SynthesisError, match="truncated"):
+                check_clip(path, JOB.text)
+        elif damage == "flip":  # one byte of audio changed: the structure still looks right
+            data = bytearray(good)
+            data[len(data) // 2] ^= 0xFF
+            path.write_bytes(bytes(data))
             check_clip(path, JOB.text)
+            with pytest.raises(SynthesisError, match="does not match its digest"):
+                check_cached(path, JOB.text)
+        else:  # a clip without its content file, as a crash between the two writes would leave
+            for sibling in path.parent.glob(f"{path.stem}.*.wav"):
+                sibling.unlink()
         again = synth.synthesise([JOB])[0]
         assert synth.stats.synthesised == 1
-        check_clip(again, JOB.text)
+        check_cached(again, JOB.text)
 
 
 def test_cache_hit_synthesises_nothing(tmp_path):
