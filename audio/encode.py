@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,27 @@ def encode_mp3(chunks: Iterable[np.ndarray], rate_hz: int, dest: Path, *, bitrat
             errors.seek(0)
             tail = errors.read().decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
             raise EncodeError(f"ffmpeg failed encoding MP3: {tail[0]}")
+
+
+def decode_chunks(path: Path, rate_hz: int = OUTPUT_RATE_HZ, chunk_s: int = 30) -> Iterator[np.ndarray]:
+    """Decode any audio file to float32 mono chunks while ffmpeg is still decoding."""
+    argv = [tools.require("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
+            "-f", "f32le", "-ac", "1", "-ar", str(rate_hz), "pipe:1"]
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors)
+        try:
+            while True:
+                data = proc.stdout.read(4 * rate_hz * chunk_s)
+                if not data:
+                    break
+                yield np.frombuffer(data[:len(data) // 4 * 4], dtype="<f4")
+        finally:
+            proc.stdout.close()
+            code = proc.wait()
+        if code != 0:
+            errors.seek(0)
+            tail = errors.read().decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
+            raise EncodeError(f"ffmpeg failed decoding {Path(path).name}: {tail[0]}")
 
 
 def decode(path: Path, rate_hz: int = OUTPUT_RATE_HZ) -> np.ndarray:

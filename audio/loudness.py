@@ -4,14 +4,17 @@ Gain alone would push espeak-ng's sharp peaks over the true-peak ceiling,
 so a look-ahead peak limiter holds the sample peak below the ceiling minus
 a margin; the margin covers inter-sample peaks and the overshoot the MP3
 encoder adds, and the render re-measures the decoded MP3 to be sure.
+
+Everything works on chunks (30 s) so that an hour-long episode is never held
+as float copies: the signal stays int16, levelled audio streams into the
+encoder, and the decoded MP3 streams into the meter.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,41 +45,17 @@ class LoudnessReport:
     gain_db: float = 0.0
 
 
-def integrated_lufs(samples: np.ndarray, rate_hz: int) -> float:
-    """Integrated loudness in LUFS (gated, BS.1770-4), mono.
+def _as_float(piece: np.ndarray) -> np.ndarray:
+    if piece.dtype == np.int16:
+        return piece.astype(np.float32) / np.float32(32768)
+    return np.asarray(piece, dtype=np.float32)
 
-    pyloudnorm's own K-weighting filters and gating constants, computed in
-    chunks with vectorised 100 ms sub-block energies: pyloudnorm's
-    ``integrated_loudness`` loops over blocks in Python and copies the whole
-    signal to float64, which is slow and large for long episodes.  The tests
-    check that both agree.
-    """
-    meter = pyloudnorm.Meter(rate_hz)
-    hop = round(meter.block_size * (1 - meter.overlap) * rate_hz)  # 100 ms
-    per_block = round(1 / (1 - meter.overlap))  # 4 hops make a 400 ms block
-    n_hops = len(samples) // hop
-    if n_hops < per_block:
-        return float("-inf")
-    filters = list(meter._filters.values())
-    states = [np.zeros(max(len(f.a), len(f.b)) - 1) for f in filters]
-    energies = np.empty(n_hops)
-    chunk_hops = max(1, _CHUNK_S * rate_hz // hop)
-    for first in range(0, n_hops, chunk_hops):
-        last = min(n_hops, first + chunk_hops)
-        piece = samples[first * hop:last * hop].astype(np.float64)
-        for k, f in enumerate(filters):
-            piece, states[k] = lfilter(f.b, f.a, piece, zi=states[k])
-            piece *= f.passband_gain
-        energies[first:last] = np.square(piece).reshape(-1, hop).sum(axis=1)
-    z = np.convolve(energies, np.ones(per_block), mode="valid") / (per_block * hop)
-    with np.errstate(divide="ignore"):
-        block_lufs = -0.691 + 10 * np.log10(z)
-    gated = z[block_lufs >= _ABSOLUTE_GATE_LUFS]
-    if gated.size == 0:
-        return float("-inf")
-    relative_gate = -0.691 + 10 * np.log10(gated.mean()) + _RELATIVE_GATE_LU
-    gated = z[(block_lufs > relative_gate) & (block_lufs > _ABSOLUTE_GATE_LUFS)]
-    return float(-0.691 + 10 * np.log10(gated.mean())) if gated.size else float("-inf")
+
+def chunks_of(samples: np.ndarray, rate_hz: int) -> Iterator[np.ndarray]:
+    """*samples* (int16 or float) as float32 chunks of 30 s."""
+    step = rate_hz * _CHUNK_S
+    for start in range(0, len(samples), step):
+        yield _as_float(samples[start:start + step])
 
 
 @functools.cache
@@ -87,16 +66,82 @@ def _true_peak_phases() -> tuple[np.ndarray, ...]:
     return tuple(taps[p::TRUE_PEAK_OVERSAMPLING].astype(np.float32) for p in range(TRUE_PEAK_OVERSAMPLING))
 
 
+class LoudnessMeter:
+    """Integrated loudness (BS.1770-4, mono) and true peak, fed chunk by chunk.
+
+    pyloudnorm's own K-weighting filters and gating constants, with
+    vectorised 100 ms sub-block energies: pyloudnorm's ``integrated_loudness``
+    loops over blocks in Python and copies the whole signal to float64, which
+    is slow and large for long episodes.  The tests check that both agree.
+    """
+
+    def __init__(self, rate_hz: int, *, true_peak: bool = True):
+        meter = pyloudnorm.Meter(rate_hz)
+        self.hop = round(meter.block_size * (1 - meter.overlap) * rate_hz)  # 100 ms
+        self.per_block = round(1 / (1 - meter.overlap))  # 4 hops make a 400 ms block
+        self.filters = list(meter._filters.values())
+        self.states = [np.zeros(max(len(f.a), len(f.b)) - 1) for f in self.filters]
+        self.energies: list[np.ndarray] = []
+        self.carry = np.zeros(0)
+        self.true_peak = true_peak
+        self.peak = 0.0
+        self.tail = np.zeros(0, dtype=np.float32)  # context for the interpolation filter
+
+    def add(self, chunk: np.ndarray) -> None:
+        x = np.asarray(chunk, dtype=np.float64)
+        for k, f in enumerate(self.filters):
+            x, self.states[k] = lfilter(f.b, f.a, x, zi=self.states[k])
+            x *= f.passband_gain
+        x = np.concatenate([self.carry, x])
+        whole = len(x) // self.hop * self.hop
+        self.energies.append(np.square(x[:whole]).reshape(-1, self.hop).sum(axis=1))
+        self.carry = x[whole:]
+        if self.true_peak:
+            piece = np.concatenate([self.tail, np.asarray(chunk, dtype=np.float32)])
+            self.peak = max(self.peak, float(np.abs(piece).max(initial=0.0)))
+            for phase in _true_peak_phases():
+                self.peak = max(self.peak, float(np.abs(np.convolve(piece, phase, mode="same")).max(initial=0.0)))
+            self.tail = piece[-24:]
+
+    def integrated_lufs(self) -> float:
+        energies = np.concatenate(self.energies) if self.energies else np.zeros(0)
+        if len(energies) < self.per_block:
+            return float("-inf")
+        z = np.convolve(energies, np.ones(self.per_block), mode="valid") / (self.per_block * self.hop)
+        with np.errstate(divide="ignore"):
+            block_lufs = -0.691 + 10 * np.log10(z)
+        gated = z[block_lufs >= _ABSOLUTE_GATE_LUFS]
+        if gated.size == 0:
+            return float("-inf")
+        relative_gate = -0.691 + 10 * np.log10(gated.mean()) + _RELATIVE_GATE_LU
+        gated = z[(block_lufs > relative_gate) & (block_lufs > _ABSOLUTE_GATE_LUFS)]
+        return float(-0.691 + 10 * np.log10(gated.mean())) if gated.size else float("-inf")
+
+    def true_peak_dbtp(self) -> float:
+        return 20 * float(np.log10(self.peak)) if self.peak > 0 else float("-inf")
+
+
+def measure_chunks(chunks: Iterable[np.ndarray], rate_hz: int, *, true_peak: bool = True) -> LoudnessReport:
+    meter = LoudnessMeter(rate_hz, true_peak=true_peak)
+    for chunk in chunks:
+        meter.add(chunk)
+    return LoudnessReport(integrated_lufs=meter.integrated_lufs(),
+                          true_peak_dbtp=meter.true_peak_dbtp() if true_peak else float("nan"))
+
+
+def measure(samples: np.ndarray, rate_hz: int) -> LoudnessReport:
+    """Integrated loudness and true peak of a whole signal."""
+    return measure_chunks(chunks_of(samples, rate_hz), rate_hz)
+
+
+def integrated_lufs(samples: np.ndarray, rate_hz: int) -> float:
+    """Integrated loudness in LUFS (gated, BS.1770-4), mono."""
+    return measure_chunks(chunks_of(samples, rate_hz), rate_hz, true_peak=False).integrated_lufs
+
+
 def true_peak_dbtp(samples: np.ndarray, rate_hz: int) -> float:
     """True peak in dBTP: the peak of the 4x oversampled signal."""
-    chunk = rate_hz * _CHUNK_S
-    peak = 0.0
-    for start in range(0, len(samples), chunk):
-        piece = np.asarray(samples[max(0, start - 16):start + chunk + 16], dtype=np.float32)
-        peak = max(peak, float(np.abs(piece).max(initial=0.0)))
-        for phase in _true_peak_phases():
-            peak = max(peak, float(np.abs(np.convolve(piece, phase, mode="same")).max(initial=0.0)))
-    return 20 * float(np.log10(peak)) if peak > 0 else float("-inf")
+    return measure(samples, rate_hz).true_peak_dbtp
 
 
 def _limiter_width(rate_hz: int) -> int:
@@ -128,9 +173,8 @@ def level_chunks(samples: np.ndarray, rate_hz: int, *, gain_db: float,
                  ceiling_db: float) -> Iterator[np.ndarray]:
     """Gain, peak limiter, then low-pass below the MP3 encoder's own, chunk by chunk.
 
-    Chunks let the encoder start while the rest is still being levelled, and
-    bound memory; each chunk is limited with enough context either side that
-    the result is the same as limiting the whole signal at once.
+    Each chunk is limited with enough context either side that the result is
+    the same as limiting the whole signal at once.
     """
     gain = np.float32(10 ** (gain_db / 20))
     context = 2 * _limiter_width(rate_hz) + 2
@@ -139,7 +183,7 @@ def level_chunks(samples: np.ndarray, rate_hz: int, *, gain_db: float,
     chunk = rate_hz * _CHUNK_S
     for start in range(0, len(samples), chunk):
         lo, hi = max(0, start - context), min(len(samples), start + chunk + context)
-        piece = limit(samples[lo:hi] * gain, rate_hz, ceiling_db)
+        piece = limit(_as_float(samples[lo:hi]) * gain, rate_hz, ceiling_db)
         piece = piece[start - lo:start - lo + min(chunk, len(samples) - start)]
         if sos is not None:
             filtered, state = sosfilt(sos, piece, zi=state)
@@ -147,14 +191,13 @@ def level_chunks(samples: np.ndarray, rate_hz: int, *, gain_db: float,
         yield piece
 
 
-def normalise(samples: np.ndarray, rate_hz: int, *, target_lufs: float, ceiling_db: float,
-              gain_db: float | None = None) -> tuple[np.ndarray, LoudnessReport]:
-    """Level *samples* to *target_lufs* with peaks limited to *ceiling_db*.
+def find_gain(samples: np.ndarray, rate_hz: int, *, target_lufs: float, ceiling_db: float,
+              gain_db: float | None = None) -> LoudnessReport:
+    """The gain that levels *samples* to *target_lufs* with peaks limited to *ceiling_db*.
 
     Limiting takes back part of any gain (here about 0.6 LU per dB), so the
     gain is found by the secant method until the result is within 0.1 LU of
-    the target; *gain_db* is a starting guess.  The report's true peak is
-    left unmeasured (NaN): what counts is the decoded MP3's.
+    the target; *gain_db* is a starting guess.  Nothing is kept but numbers.
     """
     if gain_db is None:
         measured = integrated_lufs(samples, rate_hz)
@@ -163,8 +206,8 @@ def normalise(samples: np.ndarray, rate_hz: int, *, target_lufs: float, ceiling_
         gain_db = target_lufs - measured
     previous: tuple[float, float] | None = None
     for _ in range(6):
-        out = np.concatenate(list(level_chunks(samples, rate_hz, gain_db=gain_db, ceiling_db=ceiling_db)))
-        now = integrated_lufs(out, rate_hz)
+        now = measure_chunks(level_chunks(samples, rate_hz, gain_db=gain_db, ceiling_db=ceiling_db), rate_hz,
+                             true_peak=False).integrated_lufs
         log.debug("gain %.2f dB -> %.2f LUFS", gain_db, now)
         if abs(now - target_lufs) <= 0.1:
             break
@@ -173,12 +216,12 @@ def normalise(samples: np.ndarray, rate_hz: int, *, target_lufs: float, ceiling_
             slope = min(1.0, max(0.2, (now - previous[1]) / (gain_db - previous[0])))
         previous = (gain_db, now)
         gain_db += (target_lufs - now) / slope
-    return out, LoudnessReport(integrated_lufs=now, true_peak_dbtp=float("nan"), gain_db=gain_db)
+    return LoudnessReport(integrated_lufs=now, true_peak_dbtp=float("nan"), gain_db=gain_db)
 
 
-def measure(samples: np.ndarray, rate_hz: int) -> LoudnessReport:
-    """Integrated loudness and true peak, measured side by side on two cores."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        lufs = pool.submit(integrated_lufs, samples, rate_hz)
-        peak = pool.submit(true_peak_dbtp, samples, rate_hz)
-        return LoudnessReport(integrated_lufs=lufs.result(), true_peak_dbtp=peak.result())
+def normalise(samples: np.ndarray, rate_hz: int, *, target_lufs: float, ceiling_db: float,
+              gain_db: float | None = None) -> tuple[np.ndarray, LoudnessReport]:
+    """Level *samples* to *target_lufs* (see find_gain) and return the levelled signal."""
+    report = find_gain(samples, rate_hz, target_lufs=target_lufs, ceiling_db=ceiling_db, gain_db=gain_db)
+    out = np.concatenate(list(level_chunks(samples, rate_hz, gain_db=report.gain_db, ceiling_db=ceiling_db)))
+    return out, report

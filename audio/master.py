@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .encode import OUTPUT_RATE_HZ, decode, encode_mp3
+from .encode import OUTPUT_RATE_HZ, decode, decode_chunks, encode_mp3
 from .errors import EncodeError
-from .loudness import LoudnessReport, integrated_lufs, measure, normalise, true_peak_dbtp
+from .loudness import (LoudnessReport, find_gain, integrated_lufs, level_chunks, measure, measure_chunks,
+                       normalise, true_peak_dbtp)
 
 log = logging.getLogger(__name__)
 
@@ -73,17 +74,18 @@ def _encoder_effect(samples: np.ndarray, rate_hz: int, targets: MasteringTargets
 
 
 def _level_for_targets(samples: np.ndarray, rate_hz: int, aim_lufs: float, ceiling_db: float,
-                       peak_budget_db: float, gain_db: float) -> tuple[np.ndarray, float]:
-    """Level the whole episode, lowering the limiter until its true peak fits the budget."""
+                       peak_budget_db: float, gain_db: float) -> tuple[float, float]:
+    """Gain and limiter ceiling for the whole episode, lowering the limiter until
+    the levelled true peak fits the budget.  Nothing but numbers is kept."""
     for _ in range(4):
-        levelled, report = normalise(samples, rate_hz, target_lufs=aim_lufs, ceiling_db=ceiling_db,
-                                     gain_db=gain_db)
-        gain_db = report.gain_db
-        over = true_peak_dbtp(levelled, rate_hz) - peak_budget_db
+        gain_db = find_gain(samples, rate_hz, target_lufs=aim_lufs, ceiling_db=ceiling_db, gain_db=gain_db).gain_db
+        peak = measure_chunks(level_chunks(samples, rate_hz, gain_db=gain_db, ceiling_db=ceiling_db),
+                              rate_hz).true_peak_dbtp
+        over = peak - peak_budget_db
         if over <= 0:
             break
         ceiling_db -= over + 0.1
-    return levelled, ceiling_db
+    return gain_db, ceiling_db
 
 
 def master_mp3(samples: np.ndarray, rate_hz: int, dest: Path, targets: MasteringTargets) -> LoudnessReport:
@@ -105,16 +107,16 @@ def master_mp3(samples: np.ndarray, rate_hz: int, dest: Path, targets: Mastering
     # the excerpt's gain, moved by how much louder the excerpt was than the whole
     gain_db = effect.gain_db - full_lufs + (aim_lufs - targets.target_lufs)
     for attempt in range(MAX_PASSES):
-        levelled, ceiling = _level_for_targets(samples, rate_hz, aim_lufs, ceiling, budget, gain_db)
-        encode_mp3([levelled], rate_hz, dest, bitrate_kbps=targets.bitrate_kbps)
-        del levelled
-        report = measure(decode(dest, OUTPUT_RATE_HZ), OUTPUT_RATE_HZ)
+        gain_db, ceiling = _level_for_targets(samples, rate_hz, aim_lufs, ceiling, budget, gain_db)
+        encode_mp3(level_chunks(samples, rate_hz, gain_db=gain_db, ceiling_db=ceiling), rate_hz, dest,
+                   bitrate_kbps=targets.bitrate_kbps)
+        report = measure_chunks(decode_chunks(dest, OUTPUT_RATE_HZ), OUTPUT_RATE_HZ)
         log.info("pass %d: %.2f LUFS, %.2f dBTP after encoding (aim %.2f LUFS, limiter at %.2f dBFS)",
                  attempt + 1, report.integrated_lufs, report.true_peak_dbtp, aim_lufs, ceiling)
         peak_over = report.true_peak_dbtp - targets.true_peak_dbtp
         loudness_off = targets.target_lufs - report.integrated_lufs
         if peak_over <= 0 and abs(loudness_off) <= LOUDNESS_TOLERANCE_LU:
-            return report
+            return LoudnessReport(report.integrated_lufs, report.true_peak_dbtp, gain_db)
         budget -= max(0.0, peak_over + PEAK_MARGIN_DB)
         aim_lufs += loudness_off
     raise EncodeError(f"could not meet {targets.target_lufs} LUFS and {targets.true_peak_dbtp} dBTP "

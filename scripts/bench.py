@@ -6,6 +6,12 @@ bare baseline: espeak-ng reading the same text to a WAV (same voice, rate
 and word gap), plus ffmpeg encoding that WAV with the render's own encoder
 settings.
 
+warm: after editing one answer, a render with the cache of the cold render,
+against that cold render (prints how many sentences each synthesised).
+
+scale: synthetic interviews of about 10, 30 and 60 minutes, built by
+repeating the seed's turns: time and peak memory (largest process) of each.
+
 verify: `episode verify` of the rendered seed, against a bare faster-whisper
 transcription of the same file with the same model and settings (both as
 fresh processes, so both pay for start-up and model loading).
@@ -85,9 +91,51 @@ def episode_verify(mp3: Path) -> float:
     return time.perf_counter() - start
 
 
+def render_measured(transcript: Path, out: Path, cache: Path | None) -> tuple[float, float, str]:
+    """Seconds, peak RSS in MB of the largest process, and the command's output."""
+    cache_args = ["--cache-dir", str(cache)] if cache else ["--no-cache"]
+    probe = ("import resource, subprocess, sys, time\n"
+             "t = time.perf_counter()\n"
+             "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+             "dt = time.perf_counter() - t\n"
+             "print(dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, p.returncode)\n"
+             "print(p.stdout + p.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", probe, str(EPISODE_BIN), "-v", "render", str(transcript),
+                           "-m", str(SEED.with_suffix(".toml")), "-o", str(out), "--no-sidecars", *cache_args],
+                          capture_output=True, text=True, check=True)
+    head, _, output = proc.stdout.partition("\n")
+    seconds, peak_mb, code = head.split()
+    if code != "0":
+        raise SystemExit(f"render failed: {output.strip().splitlines()[-1:]}")
+    return float(seconds), float(peak_mb), output
+
+
+def synthesised(output: str) -> str:
+    for line in output.splitlines():
+        if "clips synthesised" in line:
+            return line.split("speech: ")[1]
+    return "?"
+
+
+def synthetic_interview(minutes: float, dest: Path) -> Path:
+    """Repeat the seed's question/answer turns until about *minutes* of speech."""
+    lines = [ln for ln in SEED.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    first_label = next(i for i, ln in enumerate(lines) if ln.startswith("VOA:"))
+    intro, body = lines[:first_label], lines[first_label:]
+    words_per_minute = 137  # the seed renders 1051 words in 7.7 minutes
+    out, words = list(intro), sum(len(ln.split()) for ln in intro)
+    while words < minutes * words_per_minute:
+        for ln in body:
+            out.append(ln)
+            words += len(ln.split())
+    dest.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return dest
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, median taken")
+    parser.add_argument("--scale", default="10,30,60", help="synthetic interview lengths in minutes ('' to skip)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="episode-bench-") as name:
         tmp = Path(name)
@@ -101,6 +149,23 @@ def main() -> None:
         for _ in range(args.repeat):
             bare.append(bare_whisper(mp3))
             ver.append(episode_verify(mp3))
+        # warm re-render after editing one answer, against a cold render, same run
+        edited = tmp / "edited.txt"
+        text = SEED.read_text(encoding="utf-8")
+        edited.write_text(text.replace("It has only gotten stronger over time.",
+                                       "It has only grown stronger as time went on."), encoding="utf-8")
+        cache = tmp / "warm-cache"
+        t_seed, _, out_seed = render_measured(SEED, tmp / "s.mp3", cache)
+        t_warm, _, out_warm = render_measured(edited, tmp / "w.mp3", cache)
+        t_cold, _, out_cold = render_measured(edited, tmp / "c.mp3", tmp / "cold-cache")
+        scale = []
+        for minutes in [float(m) for m in args.scale.split(",") if m]:
+            src = synthetic_interview(minutes, tmp / f"synthetic-{minutes:g}.txt")
+            seconds, peak, _ = render_measured(src, tmp / f"synthetic-{minutes:g}.mp3", tmp / f"scale-cache-{minutes:g}")
+            length = float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of",
+                                           "csv=p=0", str(tmp / f"synthetic-{minutes:g}.mp3")],
+                                          capture_output=True, text=True).stdout)
+            scale.append((minutes, length / 60, seconds, peak))
     b, c = statistics.median(base), statistics.median(cold)
     w, v = statistics.median(bare), statistics.median(ver)
     print(f"{'measure':<40}{'seconds':>10}{'ratio':>8}{'target':>8}")
@@ -109,6 +174,17 @@ def main() -> None:
     print(f"{'verify baseline (bare faster-whisper)':<40}{w:>10.2f}{1.0:>8.2f}{'':>8}")
     print(f"{'episode verify':<40}{v:>10.2f}{v / w:>8.2f}{'<= 1.3':>8}")
     print(f"audio: {audio_s:.1f} s; real-time factor of episode verify: {v / audio_s:.3f}")
+    print()
+    print(f"{'edited one answer':<40}{'seconds':>10}{'ratio':>8}{'target':>8}  synthesised")
+    print(f"{'cold render of the edited transcript':<40}{t_cold:>10.2f}{1.0:>8.2f}{'':>8}  {synthesised(out_cold)}")
+    print(f"{'warm re-render (cache of the seed)':<40}{t_warm:>10.2f}{t_warm / t_cold:>8.2f}{'<= 0.5':>8}  {synthesised(out_warm)}")
+    if scale:
+        print()
+        print(f"{'synthetic interview':<22}{'audio min':>10}{'render s':>10}{'x 10-min':>10}{'peak MB':>9}")
+        base_s = scale[0][2]
+        for minutes, length, seconds, peak in scale:
+            print(f"{f'~{minutes:g} min':<22}{length:>10.1f}{seconds:>10.1f}{seconds / base_s:>10.2f}{peak:>9.0f}")
+        print("targets: 60-min time <= 6.5 x the 10-min time; 60-min peak memory <= 600 MB")
 
 
 if __name__ == "__main__":
