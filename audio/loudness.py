@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,6 +67,13 @@ def _true_peak_phases() -> tuple[np.ndarray, ...]:
     return tuple(taps[p::TRUE_PEAK_OVERSAMPLING].astype(np.float32) for p in range(TRUE_PEAK_OVERSAMPLING))
 
 
+def _peak_of(piece: np.ndarray) -> float:
+    peak = float(np.abs(piece).max(initial=0.0))
+    for phase in _true_peak_phases():
+        peak = max(peak, float(np.abs(np.convolve(piece, phase, mode="same")).max(initial=0.0)))
+    return peak
+
+
 class LoudnessMeter:
     """Integrated loudness (BS.1770-4, mono) and true peak, fed chunk by chunk.
 
@@ -84,8 +92,11 @@ class LoudnessMeter:
         self.energies: list[np.ndarray] = []
         self.carry = np.zeros(0)
         self.true_peak = true_peak
-        self.peak = 0.0
         self.tail = np.zeros(0, dtype=np.float32)  # context for the interpolation filter
+        # The true peak (4x oversampling, the costlier half) runs on another
+        # thread while this one K-weights the next chunk; numpy releases the GIL.
+        self._pool = ThreadPoolExecutor(max_workers=1) if true_peak else None
+        self._peaks: list = []
 
     def add(self, chunk: np.ndarray) -> None:
         x = np.asarray(chunk, dtype=np.float64)
@@ -96,11 +107,9 @@ class LoudnessMeter:
         whole = len(x) // self.hop * self.hop
         self.energies.append(np.square(x[:whole]).reshape(-1, self.hop).sum(axis=1))
         self.carry = x[whole:]
-        if self.true_peak:
+        if self._pool is not None:
             piece = np.concatenate([self.tail, np.asarray(chunk, dtype=np.float32)])
-            self.peak = max(self.peak, float(np.abs(piece).max(initial=0.0)))
-            for phase in _true_peak_phases():
-                self.peak = max(self.peak, float(np.abs(np.convolve(piece, phase, mode="same")).max(initial=0.0)))
+            self._peaks.append(self._pool.submit(_peak_of, piece))
             self.tail = piece[-24:]
 
     def integrated_lufs(self) -> float:
@@ -118,7 +127,10 @@ class LoudnessMeter:
         return float(-0.691 + 10 * np.log10(gated.mean())) if gated.size else float("-inf")
 
     def true_peak_dbtp(self) -> float:
-        return 20 * float(np.log10(self.peak)) if self.peak > 0 else float("-inf")
+        peak = max((f.result() for f in self._peaks), default=0.0)
+        if self._pool is not None:
+            self._pool.shutdown()
+        return 20 * float(np.log10(peak)) if peak > 0 else float("-inf")
 
 
 def measure_chunks(chunks: Iterable[np.ndarray], rate_hz: int, *, true_peak: bool = True) -> LoudnessReport:

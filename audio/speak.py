@@ -66,7 +66,7 @@ class Synthesizer:
 
     cache_dir: Path | None = None
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    batch_size: int = 12
+    batch_size: int = 40  # at most this many sentences per worker process
     timeout_s: float = 20.0  # per batch, plus timeout_per_job_s per job
     timeout_per_job_s: float = 4.0
     command: Sequence[str] = field(default_factory=worker_command)
@@ -126,13 +126,13 @@ class Synthesizer:
     def _run(self, items: list[tuple[Path, SpeechJob]], progress: Callable[[int], None] | None) -> int:
         if not items:
             return 0
-        # One voice setting per batch: each change costs the worker a
-        # settling utterance (see tts_worker._settle).
-        by_setting: dict[tuple, list[tuple[Path, SpeechJob]]] = {}
-        for path, job in items:
-            by_setting.setdefault((job.voice, job.rate_wpm, job.word_gap_ms), []).append((path, job))
-        size = max(1, min(self.batch_size, -(-len(items) // self.workers)))
-        batches = [group[i:i + size] for group in by_setting.values() for i in range(0, len(group), size)]
+        # About one batch per worker: a worker process costs ~0.25 s to
+        # start, a voice change inside a batch only one short settling
+        # utterance (tts_worker._settle).  Sorted by voice setting so each
+        # batch changes voice rarely.
+        ordered = sorted(items, key=lambda item: (item[1].voice, item[1].rate_wpm, item[1].word_gap_ms))
+        size = max(1, min(self.batch_size, -(-len(ordered) // self.workers)))
+        batches = [ordered[i:i + size] for i in range(0, len(ordered), size)]
         retried = 0
         with cf.ThreadPoolExecutor(max_workers=self.workers) as pool:
             futures = {pool.submit(self._batch_with_retry, b): b for b in batches}

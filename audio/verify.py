@@ -29,10 +29,10 @@ MISSING_BELOW = 0.3  # of a turn's word trigrams heard anywhere
 @dataclass(frozen=True)
 class Thresholds:
     # Defaults sit above what the rendered seed scores with tiny.en (about
-    # 9% overall, worst turn 25-42%: "vis-a-vis" in a 12-word question) and
-    # far below what any damage tried scores.
+    # 8% overall; worst turn 25-54%, always a 12- or 13-word question such
+    # as "... vis-a-vis Iran?") and far below what any damage tried scores.
     max_wer: float = 0.12
-    max_turn_wer: float = 0.50
+    max_turn_wer: float = 0.60
     max_chapter_drift_ms: int = 1500
     max_deletion_run: int = 10  # consecutive reference words unheard: a stretch is missing
 

@@ -73,7 +73,8 @@ import os
 o = RecognitionOptions()
 model = WhisperModel(resolve_model(None), device="cpu", compute_type="int8", cpu_threads=os.cpu_count())
 segments, info = BatchedInferencePipeline(model).transcribe(
-    sys.argv[1], language=o.language, beam_size=o.beam_size, word_timestamps=True, batch_size=o.batch_size)
+    sys.argv[1], language=o.language, beam_size=o.beam_size, word_timestamps=True, batch_size=o.batch_size,
+    no_repeat_ngram_size=o.no_repeat_ngram_size)
 print(sum(len(s.words) for s in segments), info.duration)
 """
 

@@ -42,7 +42,7 @@ def test_round_trip_passes_with_every_turn_in_order(seed_render, seed_report):
     assert report.passed, report.failures
     assert report.overall.words == 1051
     assert report.overall.wer <= 0.12
-    assert max(t.score.wer for t in report.turns) <= 0.5
+    assert max(t.score.wer for t in report.turns) <= 0.6
     assert [t.status for t in report.turns] == ["ok"] * 15
     assert set(report.speakers) == {"VOA", "Aaron Zelin"}
     assert len(report.chapters) == 8
