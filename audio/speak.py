@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import subprocess
 import tempfile
 import wave
@@ -267,7 +266,3 @@ def default_cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("episode")) / "clips"
-
-
-def clear_cache(root: Path) -> None:
-    shutil.rmtree(root, ignore_errors=True)

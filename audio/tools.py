@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -59,14 +58,3 @@ def espeak_version() -> str:
     """espeak-ng's version string, part of the synthesis cache key."""
     proc = run(["espeak-ng", "--version"], what="reporting its version")
     return proc.stdout.decode("utf-8", "replace").split("Data at")[0].strip()
-
-
-def espeak_data_dir() -> Path | None:
-    """Where espeak-ng keeps its voices (for listing variants)."""
-    for candidate in (os.environ.get("ESPEAK_DATA_PATH"),
-                      "/usr/lib/x86_64-linux-gnu/espeak-ng-data",
-                      "/usr/lib/aarch64-linux-gnu/espeak-ng-data",
-                      "/usr/share/espeak-ng-data"):
-        if candidate and Path(candidate, "voices").is_dir():
-            return Path(candidate)
-    return None
