@@ -166,6 +166,7 @@ def chapters(
 
     Example: episode chapters episode.mp3 --set chapters.txt
     """
+    from .captions import timestamp
     from .chapterfile import remove_chapters, set_chapters
     from .tag import mp3_duration_ms, read_chapters
 
@@ -186,7 +187,7 @@ def chapters(
         typer.echo(f"{file}: no chapters")
         return
     for m in marks:
-        typer.echo(f"{format_timestamp(m.start_ms)}  {m.title}")
+        typer.echo(f"{timestamp(m.start_ms)}  {m.title}")
 
 
 @app.command()
@@ -242,13 +243,6 @@ def _reference_from_transcript(transcript: Path, manifest: Optional[Path], audio
     turns = [RefTurn(episode.speaker(t.speaker_id).name, t.text, s) for t, s in zip(episode.turns, starts)]
     chapters = [RefChapter(m.title, m.start_ms, c.turn_index) for m, c in zip(marks, episode.chapters)]
     return turns, chapters
-
-
-def format_timestamp(ms: int) -> str:
-    hours, rest = divmod(ms, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
 
 
 def main() -> None:
