@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 
 TRIM_THRESHOLD = 200  # of 32767, about -44 dBFS: below this is the engine's silence
 TRIM_MARGIN_MS = 15  # keep a little around the speech so consonants are not clipped
-MIN_GAP_MS = 25  # a silence this long inside a sentence marks a place a caption may start
 LEAD_IN_MS = 300  # silence before the first word
 TAIL_MS = 800  # silence after the last word
 CHAPTER_LEAD_MS = 250  # a chapter mark sits this far before its first word (inside the pause)
@@ -39,9 +38,6 @@ class SentenceTiming:
     text: str  # written form (captions, reference)
     start_ms: int  # first sound
     end_ms: int  # last sound
-    # where sound resumes after each silence inside the sentence: word
-    # boundaries (the engine's word gap) and stops; captions split here
-    onsets_ms: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,19 +67,6 @@ def _trimmed(segment: AudioSegment) -> np.ndarray:
         return samples
     margin = segment.frame_rate * TRIM_MARGIN_MS // 1000
     return samples[max(0, loud[0] - margin): loud[-1] + margin + 1]
-
-
-def _onsets(speech: np.ndarray, rate_hz: int) -> np.ndarray:
-    """Sample offsets where sound resumes after at least MIN_GAP_MS of silence."""
-    quiet = np.abs(speech.astype(np.int32)) < TRIM_THRESHOLD
-    edges = np.flatnonzero(np.diff(quiet.astype(np.int8)))  # last index before each change
-    if quiet[0]:
-        edges = edges[1:]
-    # edges alternate: speech->quiet at even positions, quiet->speech at odd
-    starts, ends = edges[0::2] + 1, edges[1::2] + 1
-    n = min(len(starts), len(ends))
-    long_enough = (ends[:n] - starts[:n]) >= rate_hz * MIN_GAP_MS // 1000
-    return ends[:n][long_enough]
 
 
 def _pause_before(turn: Turn, sentence_index: int, chapter_turns: set[int], pauses: Pauses) -> int:
@@ -118,10 +101,8 @@ def assemble(turns: Sequence[Turn], chapters: Sequence[Chapter], clips: Sequence
             pieces += [silence, speech]
             start = cursor + len(silence)
             cursor = start + len(speech)
-            onsets = tuple(int((start + o) * 1000 // rate) for o in _onsets(speech, rate))
             timings.append(SentenceTiming(turn.index, s_index, turn.speaker_id, text,
-                                          start_ms=start * 1000 // rate, end_ms=cursor * 1000 // rate,
-                                          onsets_ms=onsets))
+                                          start_ms=start * 1000 // rate, end_ms=cursor * 1000 // rate))
     pieces.append(np.zeros(rate * TAIL_MS // 1000, dtype="<i2"))
     signal = np.concatenate(pieces)
     del pieces

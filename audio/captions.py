@@ -16,7 +16,6 @@ from .assemble import SentenceTiming
 MAX_LINE_CHARS = 42
 MAX_LINES = 2
 MAX_CUE_MS = 7000
-SNAP_WINDOW_MS = 150  # how far a split point may move to reach a word onset
 
 
 @dataclass(frozen=True)
@@ -87,21 +86,11 @@ def build_cues(sentences: Sequence[SentenceTiming], names: dict[str, str]) -> li
         acc = 0
         for n, piece in enumerate(pieces):
             acc += weights[n]
-            end = s.end_ms if n == len(pieces) - 1 else _snap(s.start_ms + round(duration * acc / total), s, start)
+            end = s.end_ms if n == len(pieces) - 1 else s.start_ms + round(duration * acc / total)
             cues.append(Cue(index=len(cues) + 1, start_ms=start, end_ms=end, speaker=name,
                             text=" ".join(piece), turn_index=s.turn_index, first_of_turn=first and n == 0))
             start = end
     return cues
-
-
-def _snap(estimate_ms: int, sentence: SentenceTiming, after_ms: int) -> int:
-    """Move a split point estimated by characters to the nearest place sound resumes.
-
-    The engine leaves a short silence after every word, so the nearest onset
-    is usually the start of the word the next cue begins with.
-    """
-    candidates = [o for o in sentence.onsets_ms if after_ms < o < sentence.end_ms and abs(o - estimate_ms) <= SNAP_WINDOW_MS]
-    return min(candidates, key=lambda o: abs(o - estimate_ms)) if candidates else estimate_ms
 
 
 def timestamp(ms: int, sep: str = ".") -> str:

@@ -211,11 +211,12 @@ def verify(
     """
     from .report import write_json
     from .transcribe import RecognitionOptions
+    from .verify import reference_from_transcript
     from .verify import verify as run_verify
 
     reference = None
     if transcript is not None:
-        reference = _reference_from_transcript(transcript, manifest, episode_file)
+        reference = reference_from_transcript(transcript, manifest, episode_file)
     elif manifest is not None:
         raise _fail("--manifest goes with --transcript")
     thresholds = Thresholds(max_wer=max_wer, max_turn_wer=max_turn_wer, max_chapter_drift_ms=max_drift_ms)
@@ -227,22 +228,6 @@ def verify(
     if json_out is not None:
         write_json(report.to_json(), json_out)
     raise typer.Exit(0 if report.passed else 1)
-
-
-def _reference_from_transcript(transcript: Path, manifest: Optional[Path], audio: Path):
-    from .episode import load_episode
-    from .tag import read_chapters, read_timeline
-    from .verify import RefChapter, RefTurn
-
-    episode = load_episode(transcript, manifest)
-    marks = read_chapters(audio) if audio.is_file() else ()
-    timeline = (read_timeline(audio) if audio.is_file() else None) or {}
-    starts = timeline.get("turn_start_ms") or []
-    if len(starts) != len(episode.turns):
-        starts = [None] * len(episode.turns)
-    turns = [RefTurn(episode.speaker(t.speaker_id).name, t.text, s) for t, s in zip(episode.turns, starts)]
-    chapters = [RefChapter(m.title, m.start_ms, c.turn_index) for m, c in zip(marks, episode.chapters)]
-    return turns, chapters
 
 
 def main() -> None:

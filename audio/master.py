@@ -45,7 +45,7 @@ class _EncoderEffect:
     loss_lu: float  # loudness the MP3 loses
     peak_rise_db: float  # how far its true peak rises over the levelled signal's
     filter_rise_db: float  # how far the levelled true peak sits over the limiter's ceiling
-    gain_db: float  # the gain that levelled the excerpt to target
+    gain_db: float  # the excerpt's levelling gain plus its own loudness (the level it was raised to)
 
 
 def _excerpt(samples: np.ndarray, rate_hz: int) -> np.ndarray:

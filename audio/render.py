@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
-import threading
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path

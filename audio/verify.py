@@ -17,7 +17,6 @@ import jiwer
 
 from . import align as al
 from .errors import VerifyError
-from .parse import ParsedTranscript
 from .tag import read_chapters, read_timeline, read_transcript
 from .transcribe import Recognition, RecognitionOptions, recognise
 
@@ -117,13 +116,24 @@ class FidelityReport:
         return data
 
 
-def reference_from_transcript(parsed: ParsedTranscript, chapter_starts_ms: Sequence[int],
-                              names: dict[str, str]) -> tuple[list[RefTurn], list[RefChapter]]:
-    turns = [RefTurn(names.get(t.speaker_id, t.speaker_id), t.text) for t in parsed.turns]
-    chapters = []
-    if chapter_starts_ms:
-        pairs = zip(parsed.chapters, chapter_starts_ms)
-        chapters = [RefChapter(c.title, start, c.turn_index) for c, start in pairs]
+def reference_from_transcript(transcript: Path, manifest: Path | None,
+                              audio: Path) -> tuple[list[RefTurn], list[RefChapter]]:
+    """A transcript given with ``--transcript`` as the reference for *audio*.
+
+    Chapter times come from the MP3's CHAP frames, paired in order with the
+    transcript's chapters; turn start times from the render's timeline when
+    the MP3 carries one for the same number of turns.
+    """
+    from .episode import load_episode
+
+    episode = load_episode(transcript, manifest)
+    marks = read_chapters(audio) if Path(audio).is_file() else ()
+    timeline = (read_timeline(audio) if Path(audio).is_file() else None) or {}
+    starts = timeline.get("turn_start_ms") or []
+    if len(starts) != len(episode.turns):
+        starts = [None] * len(episode.turns)
+    turns = [RefTurn(episode.speaker(t.speaker_id).name, t.text, s) for t, s in zip(episode.turns, starts)]
+    chapters = [RefChapter(m.title, m.start_ms, c.turn_index) for m, c in zip(marks, episode.chapters)]
     return turns, chapters
 
 
