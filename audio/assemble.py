@@ -20,6 +20,7 @@ from pydub import AudioSegment
 from .errors import SynthesisError
 from .manifest import Pauses
 from .parse import Chapter, Turn
+from .speak import word_marks
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ class SentenceTiming:
     text: str  # written form (captions, reference)
     start_ms: int  # first sound
     end_ms: int  # last sound
+    # when each written word starts, from the engine's word events; empty
+    # when the clip carries none (then captions time words by characters)
+    word_starts_ms: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,13 +64,40 @@ class Assembly:
         return round(len(self.samples) * 1000 / self.rate_hz)
 
 
-def _trimmed(segment: AudioSegment) -> np.ndarray:
+def _trimmed(segment: AudioSegment) -> tuple[np.ndarray, int]:
+    """The clip without the engine's silence, and the sample it now starts at."""
     samples = np.frombuffer(segment.raw_data, dtype="<i2")
     loud = np.flatnonzero(np.abs(samples.astype(np.int32)) >= TRIM_THRESHOLD)
     if loud.size == 0:
-        return samples
+        return samples, 0
     margin = segment.frame_rate * TRIM_MARGIN_MS // 1000
-    return samples[max(0, loud[0] - margin): loud[-1] + margin + 1]
+    first = max(0, loud[0] - margin)
+    return samples[first: loud[-1] + margin + 1], first
+
+
+def _word_starts(clip: Path, offsets: Sequence[int], first_sample: int, kept: int, rate: int,
+                 start_ms: int, clip_rate: int) -> tuple[int, ...]:
+    """Episode times of a sentence's written words, from the clip's word marks.
+
+    *offsets* are where the written words start in the spoken text; a word
+    that has no mark of its own (a respelling split it, or espeak-ng merged
+    it with its neighbour) is placed between the marks around it.
+    """
+    marks = word_marks(clip)
+    if not marks or not offsets:
+        return ()
+    # espeak-ng also reports a word at position 0 at some clause starts and
+    # one at the very end: keep only marks that move forward in the text
+    kept_marks = [marks[0]]
+    for char, sample in marks[1:]:
+        if char > kept_marks[-1][0] and sample >= kept_marks[-1][1]:
+            kept_marks.append((char, sample))
+    chars = np.array([m[0] for m in kept_marks], dtype=float)
+    samples = np.array([m[1] for m in kept_marks], dtype=float) * rate / clip_rate
+    at = np.interp(np.asarray(offsets, dtype=float), chars, samples) - first_sample
+    at = np.clip(at, 0, kept)
+    at[0] = 0  # the sentence starts at its first sound
+    return tuple(int(start_ms + a * 1000 // rate) for a in np.maximum.accumulate(at))
 
 
 def _pause_before(turn: Turn, sentence_index: int, chapter_turns: set[int], pauses: Pauses) -> int:
@@ -78,11 +109,16 @@ def _pause_before(turn: Turn, sentence_index: int, chapter_turns: set[int], paus
 
 
 def assemble(turns: Sequence[Turn], chapters: Sequence[Chapter], clips: Sequence[Path],
-             pauses: Pauses) -> Assembly:
-    """Join one clip per sentence (in turn order) with pauses between them."""
+             pauses: Pauses, word_offsets: Sequence[Sequence[int]] | None = None) -> Assembly:
+    """Join one clip per sentence (in turn order) with pauses between them.
+
+    *word_offsets* (one sequence per clip: where each written word starts in
+    the text the engine read) lets the timeline say when each word starts.
+    """
     expected = sum(len(t.sentences) for t in turns)
     if len(clips) != expected:
         raise SynthesisError(f"expected {expected} clips, got {len(clips)}")
+    offsets_iter = iter(word_offsets or [()] * expected)
     chapter_turns = {c.turn_index for c in chapters}
     pieces: list[np.ndarray] = []
     timings: list[SentenceTiming] = []
@@ -91,18 +127,23 @@ def assemble(turns: Sequence[Turn], chapters: Sequence[Chapter], clips: Sequence
     clip_iter = iter(clips)
     for turn in turns:
         for s_index, text in enumerate(turn.sentences):
-            segment = AudioSegment.from_wav(next(clip_iter))
+            clip = next(clip_iter)
+            segment = AudioSegment.from_wav(clip)
+            clip_rate = segment.frame_rate
             if rate and segment.frame_rate != rate:
                 segment = segment.set_frame_rate(rate)
             rate = rate or segment.frame_rate
             pause_ms = LEAD_IN_MS if cursor == 0 else _pause_before(turn, s_index, chapter_turns, pauses)
             silence = np.zeros(rate * pause_ms // 1000, dtype="<i2")
-            speech = _trimmed(segment)
+            speech, first_sample = _trimmed(segment)
             pieces += [silence, speech]
             start = cursor + len(silence)
             cursor = start + len(speech)
+            words = _word_starts(clip, next(offsets_iter), first_sample, len(speech), rate, start * 1000 // rate,
+                                 clip_rate)
             timings.append(SentenceTiming(turn.index, s_index, turn.speaker_id, text,
-                                          start_ms=start * 1000 // rate, end_ms=cursor * 1000 // rate))
+                                          start_ms=start * 1000 // rate, end_ms=cursor * 1000 // rate,
+                                          word_starts_ms=words))
     pieces.append(np.zeros(rate * TAIL_MS // 1000, dtype="<i2"))
     signal = np.concatenate(pieces)
     del pieces

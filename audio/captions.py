@@ -2,8 +2,9 @@
 
 A cue is at most two lines of at most 42 characters and at most about 7 s
 (the usual caption conventions).  A sentence longer than that is cut at word
-boundaries and its time shared out by characters spoken; everything else is
-timed from the actual rendered audio.
+boundaries; each piece starts where the engine said its first word starts
+(espeak-ng word events), or, for clips without them, at a time shared out
+by characters.  Everything is timed from the actual rendered audio.
 """
 
 from __future__ import annotations
@@ -80,17 +81,29 @@ def build_cues(sentences: Sequence[SentenceTiming], names: dict[str, str]) -> li
             pieces[0] = pieces[0][1:]
             if not pieces[0]:
                 pieces.pop(0)
-        weights = [len(" ".join(p)) + 1 for p in pieces]
-        total = sum(weights)
-        start = s.start_ms
-        acc = 0
+        starts = _piece_starts(s, pieces)
         for n, piece in enumerate(pieces):
-            acc += weights[n]
-            end = s.end_ms if n == len(pieces) - 1 else s.start_ms + round(duration * acc / total)
-            cues.append(Cue(index=len(cues) + 1, start_ms=start, end_ms=end, speaker=name,
+            end = starts[n + 1] if n + 1 < len(pieces) else s.end_ms
+            cues.append(Cue(index=len(cues) + 1, start_ms=starts[n], end_ms=end, speaker=name,
                             text=" ".join(piece), turn_index=s.turn_index, first_of_turn=first and n == 0))
-            start = end
     return cues
+
+
+def _piece_starts(s: SentenceTiming, pieces: list[list[str]]) -> list[int]:
+    """When each piece of a sentence starts: at its first word's sound when
+    the engine reported word times, else shared out by characters."""
+    if len(s.word_starts_ms) == len(s.text.split()):
+        first_words = [0]
+        for piece in pieces[:-1]:
+            first_words.append(first_words[-1] + len(piece))
+        return [s.word_starts_ms[i] for i in first_words]
+    weights = [len(" ".join(p)) + 1 for p in pieces]
+    total = sum(weights)
+    starts, acc = [s.start_ms], 0
+    for w in weights[:-1]:
+        acc += w
+        starts.append(s.start_ms + round((s.end_ms - s.start_ms) * acc / total))
+    return starts
 
 
 def timestamp(ms: int, sep: str = ".") -> str:

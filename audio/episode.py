@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
-from .lexicon import spoken_text
+from .lexicon import spoken_text, word_offsets
 from .manifest import Manifest, Metadata, Speaker, load_manifest, manifest_beside
 from .parse import Chapter, Turn, decode_text, parse_transcript
 from .speak import SpeechJob
@@ -49,6 +49,10 @@ class Episode:
                                       voice=speaker.voice, rate_wpm=speaker.rate_wpm,
                                       word_gap_ms=speaker.word_gap_ms))
         return jobs
+
+    def word_offsets(self) -> list[tuple[int, ...]]:
+        """Per sentence (in speech_jobs order): where each written word starts in the spoken text."""
+        return [word_offsets(sentence, self.manifest.lexicon) for turn in self.turns for sentence in turn.sentences]
 
     def check_voices(self) -> None:
         for speaker in self.manifest.speakers:

@@ -44,3 +44,17 @@ def spoken_text(text: str, lexicon: tuple[tuple[str, str], ...] = ()) -> str:
     if pattern is not None:
         text = pattern.sub(lambda m: table[m.group(0)], text)
     return " ".join(text.split())
+
+
+def word_offsets(text: str, lexicon: tuple[tuple[str, str], ...] = ()) -> tuple[int, ...]:
+    """Where each written word of *text* starts in ``spoken_text(text)``, in characters.
+
+    Measured on the spoken form of each prefix of the sentence, so a
+    respelling that is longer or shorter than its word moves what follows.
+    """
+    words = text.split()
+    offsets = [0]
+    for k in range(1, len(words)):
+        prefix = spoken_text(" ".join(words[:k]), lexicon)
+        offsets.append(len(prefix) + 1 if prefix else 0)
+    return tuple(offsets[:len(words)])

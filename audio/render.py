@@ -106,7 +106,8 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
     try:
         with _synthesiser(options) as synth:
             clips = synth.synthesise(jobs, progress=tick("speech", len(jobs)))
-            assembly = assemble(episode.turns, episode.chapters, clips, episode.manifest.pauses)
+            assembly = assemble(episode.turns, episode.chapters, clips, episode.manifest.pauses,
+                                episode.word_offsets())
             stats = synth.stats
         if progress:
             progress("loudness and encoding", 0, 1)

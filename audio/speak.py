@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import struct
 import subprocess
 import tempfile
 import wave
@@ -29,7 +30,7 @@ from .voices import worker_command
 
 log = logging.getLogger(__name__)
 
-ENGINE = "pyttsx3-espeak/3"  # bump when the worker changes how it speaks (invalidates the cache)
+ENGINE = "pyttsx3-espeak/4"  # bump when the worker changes how it speaks (invalidates the cache)
 MIN_SECONDS_PER_WORD = 0.04  # faster than any espeak-ng rate we accept (450 wpm = 0.13 s)
 MAX_SECONDS_PER_WORD = 2.5
 MIN_PEAK = 64  # of 32767: anything quieter is silence, not speech
@@ -260,6 +261,32 @@ def check_clip(path: Path, text: str) -> float:
     if not MIN_SECONDS_PER_WORD * words <= seconds <= MAX_SECONDS_PER_WORD * words + 3:
         raise SynthesisError(f"the audio is {seconds:.2f} s long, implausible for {words} words")
     return seconds
+
+
+def word_marks(path: Path) -> tuple[tuple[int, int], ...]:
+    """The (character offset, sample) of each spoken word, from the clip's ``cue `` chunk.
+
+    Empty when the clip has none (another speech worker made it); callers
+    then time words by characters.
+    """
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return ()
+        while chunk := f.read(8):
+            if len(chunk) < 8:
+                return ()
+            name, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if name != b"cue ":
+                f.seek(size + (size & 1), os.SEEK_CUR)
+                continue
+            body = f.read(size)
+            count = struct.unpack("<I", body[:4])[0] if len(body) >= 4 else 0
+            if len(body) < 4 + 24 * count:
+                return ()
+            points = [struct.unpack_from("<II4sIII", body, 4 + 24 * n) for n in range(count)]
+            return tuple((p[0], p[5]) for p in points)
+    return ()
 
 
 def default_cache_dir() -> Path:

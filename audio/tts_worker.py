@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import struct
 import sys
 import tempfile
 import wave
@@ -33,16 +34,68 @@ def _wav_ok(path: str) -> bool:
         return False
 
 
+class _WordEvents:
+    """espeak-ng's word events for the utterance being spoken.
+
+    pyttsx3 passes on a word's place in the text but not where it falls in
+    the audio, so the synthesis callback is wrapped to keep
+    ``audio_position`` (ms from the start of the utterance) as well.
+    """
+
+    def __init__(self, engine, espeak) -> None:
+        self.marks: list[tuple[int, int]] = []  # (text_position, audio_position_ms)
+        driver = engine.proxy._driver
+        word, end = espeak.EVENT_WORD, espeak.EVENT_LIST_TERMINATED
+
+        def callback(wav, numsamples, events):
+            i = 0
+            while events[i].type != end:
+                if events[i].type == word:
+                    self.marks.append((events[i].text_position, events[i].audio_position))
+                i += 1
+            return driver._onSynth(wav, numsamples, events)
+
+        self._callback = callback  # ctypes keeps no reference of its own
+        espeak.SetSynthCallback(callback)
+
+
+def _append_cues(path: str, marks: list[tuple[int, int]], prefix_chars: int) -> None:
+    """Append a RIFF ``cue `` chunk: one cue point per spoken word.
+
+    Each cue's name is the word's character offset in the job's text and
+    its position the sample where the word starts; audio editors show them
+    as markers, and captions are timed from them.
+    """
+    with wave.open(path, "rb") as w:
+        rate = w.getframerate()
+    points = []
+    for text_position, audio_ms in marks:
+        # positions count from 1 and include the speed command before the text
+        points.append((max(0, text_position - 1 - prefix_chars), round(audio_ms * rate / 1000)))
+    body = struct.pack("<I", len(points)) + b"".join(
+        struct.pack("<II4sIII", char, sample, b"data", 0, 0, sample) for char, sample in points)
+    with open(path, "r+b") as f:
+        f.seek(0, os.SEEK_END)
+        f.write(b"cue " + struct.pack("<I", len(body)) + body)
+        riff_size = f.tell() - 8
+        f.seek(4)
+        f.write(struct.pack("<I", riff_size))
+
+
 def _apply(engine, espeak, job: dict) -> None:
     espeak.SetParameter(_WORDGAP, round(job.get("word_gap_ms", 0) / 10), 0)
     espeak.SetParameter(espeak.RATE, int(job["rate_wpm"]), 0)
     engine.setProperty("voice", job["voice"])
 
 
-def _say(engine, text: str, rate_wpm: int, path: str) -> None:
+def _speed_command(rate_wpm: int) -> str:
     # espeak-ng's embedded speed command travels with the text, so it cannot
     # lag behind the way the rate parameter does (see _settle).
-    engine.save_to_file(f"\x01{int(rate_wpm)}S {text}", path)
+    return f"\x01{int(rate_wpm)}S "
+
+
+def _say(engine, text: str, rate_wpm: int, path: str) -> None:
+    engine.save_to_file(_speed_command(rate_wpm) + text, path)
     engine.runAndWait()
 
 
@@ -61,6 +114,7 @@ def _settle(engine, espeak, job: dict, scratch: str) -> None:
 def _synthesise(engine, jobs: list[dict], scratch: str) -> list[dict]:
     from pyttsx3.drivers import _espeak as espeak
 
+    events = _WordEvents(engine, espeak)
     results = []
     settings = None
     for job in jobs:
@@ -75,8 +129,11 @@ def _synthesise(engine, jobs: list[dict], scratch: str) -> list[dict]:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(job["path"])
             _apply(engine, espeak, job)
+            events.marks.clear()
             _say(engine, job["text"], job["rate_wpm"], job["path"])
             ok = _wav_ok(job["path"])
+        if ok:
+            _append_cues(job["path"], events.marks, len(_speed_command(job["rate_wpm"])))
         results.append({"path": job["path"], "ok": ok, "attempts": attempts})
     return results
 

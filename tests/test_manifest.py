@@ -42,3 +42,14 @@ def test_voice_override_unknown_speaker():
     assert man.with_voices({"a": "gmw/en-gb-x-rp"}).speaker("a").voice == "gmw/en-gb-x-rp"
     with pytest.raises(ManifestError, match=r"--voice names unknown speaker 'b' \(known: a\)"):
         man.with_voices({"b": "x"})
+
+
+def test_word_offsets_follow_respellings():
+    from audio.lexicon import spoken_text, word_offsets
+
+    lexicon = (("IS", "eye ess"), ("Iran", "Ee-rahn"))
+    text = "The IS attack \u2013 in Iran, [IRGC] said."
+    spoken = spoken_text(text, lexicon)
+    offsets = word_offsets(text, lexicon)
+    assert len(offsets) == len(text.split())
+    assert [spoken[o:].split()[0] for o in offsets] == ["The", "eye", "attack", ",", "in", "Ee-rahn,", "IRGC", "said."]

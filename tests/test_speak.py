@@ -8,7 +8,7 @@ import wave
 import pytest
 
 from audio.errors import SynthesisError
-from audio.speak import SpeechJob, Synthesizer, check_cached, check_clip
+from audio.speak import SpeechJob, Synthesizer, check_cached, check_clip, word_marks
 
 JOB = SpeechJob(text="The Islamic State claimed the attack.", voice="gmw/en-us+m3", rate_wpm=160)
 
@@ -46,6 +46,29 @@ def test_real_synthesis_writes_valid_clips(tmp_path):
         assert check_clip(path, job.text) > 1.0
     with wave.open(str(paths[0])) as w:
         assert (w.getnchannels(), w.getsampwidth()) == (1, 2)
+
+
+def test_clips_carry_a_cue_point_per_word(tmp_path):
+    job = SpeechJob("Zelin leads a project tracking jihadist groups.", "gmw/en-us", 160, 40)
+    with Synthesizer(cache_dir=tmp_path, workers=1) as synth:
+        [path] = synth.synthesise([job])
+    marks = word_marks(path)
+    with wave.open(str(path)) as w:  # the extra chunk leaves the WAV readable
+        frames = w.getnframes()
+    word_starts = [job.text.index(word) for word in job.text.split()]
+    # espeak-ng may fold a short word into the next ("a project"): one miss allowed
+    assert len(set(word_starts) - {char for char, _ in marks}) <= 1
+    samples = [sample for _, sample in marks]
+    assert samples == sorted(samples) and samples[-1] < frames
+    assert samples[1] > 0.05 * 22050  # "Zelin" takes time to say
+
+
+def test_a_clip_without_cue_points_has_no_marks(tmp_path):
+    path = tmp_path / "plain.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(22050)
+        w.writeframes(b"\x00\x10" * 2205)
+    assert word_marks(path) == ()
 
 
 @pytest.mark.parametrize("mode, message", [
