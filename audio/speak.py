@@ -127,12 +127,10 @@ class Synthesizer:
         if not items:
             return 0
         # About one batch per worker: a worker process costs ~0.25 s to
-        # start, a voice change inside a batch only one short settling
-        # utterance (tts_worker._settle).  Sorted by voice setting so each
-        # batch changes voice rarely.
-        ordered = sorted(items, key=lambda item: (item[1].voice, item[1].rate_wpm, item[1].word_gap_ms))
-        size = max(1, min(self.batch_size, -(-len(ordered) // self.workers)))
-        batches = [ordered[i:i + size] for i in range(0, len(ordered), size)]
+        # start; inside it each job gets a fresh engine (~30 ms, see
+        # tts_worker._in_fresh_engine), so a clip does not depend on its batch.
+        size = max(1, min(self.batch_size, -(-len(items) // self.workers)))
+        batches = [items[i:i + size] for i in range(0, len(items), size)]
         retried = 0
         with cf.ThreadPoolExecutor(max_workers=self.workers) as pool:
             futures = {pool.submit(self._batch_with_retry, b): b for b in batches}
@@ -194,9 +192,8 @@ def _store(made: Path, dest: Path) -> None:
 
     The clip is kept under its content digest (``KEY.DIGEST.wav``) and the
     key's name (``KEY.wav``) is a hard link to it.  Linking fails if the key
-    is taken, so a stored clip is never replaced: espeak-ng's samples vary a
-    little with what a worker spoke before, and concurrent renders must
-    still read the same clips and write the same file.
+    is taken, so a stored clip is never replaced while another render may be
+    reading it: concurrent renders read the same clips and write the same file.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(made.read_bytes()).hexdigest()

@@ -1,4 +1,4 @@
-"""The speech worker: one process, one pyttsx3 engine, one batch of jobs.
+"""The speech worker: one process per batch of jobs, one fresh pyttsx3 engine per job.
 
 Run as ``python -m audio.tts_worker``; it reads a JSON request on stdin and
 writes a JSON answer on stdout.  The parent (``audio.speak``) owns timeouts,
@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import struct
 import sys
 import tempfile
@@ -23,6 +24,7 @@ import wave
 # One save_to_file + runAndWait per file: queuing several before one
 # runAndWait wrote only the first (seen here with pyttsx3 2.99).
 _ATTEMPTS = 3
+_CHILD_TIMEOUT_S = 15  # one sentence takes well under a second
 _WORDGAP = 7  # espeakWORDGAP in espeak-ng's speak_lib.h (pyttsx3 names no constant for it)
 
 
@@ -111,29 +113,60 @@ def _settle(engine, espeak, job: dict, scratch: str) -> None:
     _say(engine, "ready", job["rate_wpm"], scratch)
 
 
-def _synthesise(engine, jobs: list[dict], scratch: str) -> list[dict]:
+def _speak_one(job: dict, scratch: str) -> bool:
+    """In a fresh engine: settle the job's settings, speak it, mark its words."""
+    import pyttsx3
     from pyttsx3.drivers import _espeak as espeak
 
+    engine = pyttsx3.init("espeak")
     events = _WordEvents(engine, espeak)
+    # The first runAndWait of a fresh engine sometimes returns before
+    # anything is written (seen here): the settling utterance takes that hit.
+    _settle(engine, espeak, job, scratch)
+    _apply(engine, espeak, job)
+    events.marks.clear()
+    _say(engine, job["text"], job["rate_wpm"], job["path"])
+    if not _wav_ok(job["path"]):
+        return False
+    _append_cues(job["path"], events.marks, len(_speed_command(job["rate_wpm"])))
+    return True
+
+
+def _in_fresh_engine(job: dict, scratch: str) -> bool:
+    """Speak *job* in a child forked before any engine exists.
+
+    espeak-ng carries synthesis state from one utterance to the next (the
+    same sentence said five times in one process gave five different
+    files), so a clip would depend on what its worker spoke before it: on
+    how jobs were batched, and so on whether it came from the cache.  A
+    child that starts from the same state every time makes each clip a
+    function of its job alone.  Forking an initialised engine hangs (its
+    audio thread does not survive the fork), so each child makes its own.
+    """
+    pid = os.fork()
+    if pid == 0:  # the child: never return into the parent's code
+        code = 1
+        try:
+            signal.alarm(_CHILD_TIMEOUT_S)  # a hung engine dies; the parent retries
+            code = 0 if _speak_one(job, scratch) else 1
+        except BaseException:  # noqa: BLE001 - reported through the exit code
+            code = 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0 and _wav_ok(job["path"])
+
+
+def _synthesise(jobs: list[dict], scratch_dir: str) -> list[dict]:
     results = []
-    settings = None
-    for job in jobs:
-        wanted = (job["voice"], job["rate_wpm"], job.get("word_gap_ms", 0))
-        if wanted != settings:
-            _settle(engine, espeak, job, scratch)
-            settings = wanted
+    for n, job in enumerate(jobs):
         attempts = 0
         ok = False
         while attempts < _ATTEMPTS and not ok:
             attempts += 1
             with contextlib.suppress(FileNotFoundError):
                 os.remove(job["path"])
-            _apply(engine, espeak, job)
-            events.marks.clear()
-            _say(engine, job["text"], job["rate_wpm"], job["path"])
-            ok = _wav_ok(job["path"])
-        if ok:
-            _append_cues(job["path"], events.marks, len(_speed_command(job["rate_wpm"])))
+            ok = _in_fresh_engine(job, os.path.join(scratch_dir, f"settle-{n}-{attempts}.wav"))
         results.append({"path": job["path"], "ok": ok, "attempts": attempts})
     return results
 
@@ -145,18 +178,18 @@ def main() -> int:
     # protocol channel clean by sending everything else to stderr.
     sys.stdout = sys.stderr
     import pyttsx3
+    import pyttsx3.drivers.espeak  # noqa: F401 - loaded once, before the children fork
 
-    engine = pyttsx3.init("espeak")
     if request.get("list_voices"):
+        engine = pyttsx3.init("espeak")
         voices = [{"id": v.id, "name": v.name, "languages": [str(x) for x in v.languages or []]}
                   for v in engine.getProperty("voices")]
         answer: dict = {"voices": voices}
     else:
-        # The first runAndWait of a fresh engine sometimes returns before
-        # anything is written (seen here): _settle's throwaway utterance
-        # takes that hit too.
+        sys.stdout.flush()
+        sys.stderr.flush()  # so that no child writes the parent's buffered output again
         with tempfile.TemporaryDirectory() as tmp:
-            answer = {"results": _synthesise(engine, request.get("jobs", []), os.path.join(tmp, "settle.wav"))}
+            answer = {"results": _synthesise(request.get("jobs", []), tmp)}
     protocol_out.write(json.dumps(answer))
     protocol_out.flush()
     return 0

@@ -27,11 +27,11 @@ MISSING_BELOW = 0.3  # of a turn's word trigrams heard anywhere
 
 @dataclass(frozen=True)
 class Thresholds:
-    # Defaults sit above what the rendered seed scores with tiny.en (about
-    # 8% overall; worst turn 25-54%, always a 12- or 13-word question such
-    # as "... vis-a-vis Iran?") and far below what any damage tried scores.
-    max_wer: float = 0.12
-    max_turn_wer: float = 0.60
+    # Defaults sit above what the rendered seed scores with tiny.en (7.4%
+    # overall, worst turn 15%: one or two words of a 13-word question) and
+    # far below what any damage tried scores (a swapped-in transcript: 90%).
+    max_wer: float = 0.10
+    max_turn_wer: float = 0.35
     max_chapter_drift_ms: int = 1500
     max_deletion_run: int = 10  # consecutive reference words unheard: a stretch is missing
 
@@ -174,11 +174,16 @@ def _score(indices: Sequence[int], a: al.Alignment) -> Score:
 
 
 def _heard_start(indices: Sequence[int], a: al.Alignment) -> int | None:
-    # the first of the turn's first four words that Whisper heard right
-    for i in indices[:4]:
-        if a.correct[i]:
-            return a.hyp[a.ref_to_hyp[i]].start_ms
-    return None
+    """When the turn's first words are heard, if one of its first four was heard right.
+
+    A misheard word before it still marks where the turn began ("Part of
+    this" heard as "how this" starts at "how", not 0.7 s later at "this").
+    """
+    first = indices[:4]
+    if not any(a.correct[i] for i in first):
+        return None
+    i = next(i for i in first if a.ref_to_hyp[i] is not None)
+    return a.hyp[a.ref_to_hyp[i]].start_ms
 
 
 def _longest_deletion(indices: Sequence[int], a: al.Alignment) -> int:

@@ -25,14 +25,9 @@ def test_editing_one_answer_resynthesises_only_its_changed_sentence(tmp_path, cl
 
     cold = render(episode, tmp_path / "cold.mp3", RenderOptions(cache_dir=tmp_path / "fresh-cache"))
     assert cold.synthesis.synthesised == total
-    # Same episode either way: same turns, sentences, chapters and length.  espeak-ng's
-    # samples differ by a few milliseconds with what a worker spoke before, so the
-    # files are alike, not identical (see speak._store).
-    assert [s.text for s in warm.sentences] == [s.text for s in cold.sentences]
-    assert abs(warm.duration_ms - cold.duration_ms) <= 100
-    assert [m.title for m in warm.chapters] == [m.title for m in cold.chapters]
-    assert all(abs(a.start_ms - b.start_ms) <= 100 for a, b in zip(warm.chapters, cold.chapters))
-    assert abs(warm.loudness.integrated_lufs - cold.loudness.integrated_lufs) <= 0.3
+    # Each clip is a function of its job alone (a fresh engine per sentence),
+    # so the warm render is the cold render, byte for byte.
+    assert warm.path.read_bytes() == cold.path.read_bytes()
 
 
 def test_two_renders_at_once_into_one_cache_write_identical_files(tmp_path):

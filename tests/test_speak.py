@@ -63,6 +63,16 @@ def test_clips_carry_a_cue_point_per_word(tmp_path):
     assert samples[1] > 0.05 * 22050  # "Zelin" takes time to say
 
 
+def test_a_clip_does_not_depend_on_what_was_spoken_before(tmp_path):
+    before = [SpeechJob("First, a long sentence with many words to move the engine along.", "gmw/en-us", 160, 40),
+              SpeechJob("Then another voice, briefly.", "gmw/en-gb-x-rp+m1", 155, 40)]
+    with Synthesizer(cache_dir=tmp_path / "a", workers=1) as synth:
+        after_others = synth.synthesise([*before, JOB])[-1]
+    with Synthesizer(cache_dir=tmp_path / "b", workers=1) as synth:
+        alone = synth.synthesise([JOB])[0]
+    assert after_others.read_bytes() == alone.read_bytes()
+
+
 def test_a_clip_without_cue_points_has_no_marks(tmp_path):
     path = tmp_path / "plain.wav"
     with wave.open(str(path), "wb") as w:

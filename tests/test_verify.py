@@ -41,8 +41,11 @@ def test_round_trip_passes_with_every_turn_in_order(seed_render, seed_report):
     report = seed_report
     assert report.passed, report.failures
     assert report.overall.words == 1051
-    assert report.overall.wer <= 0.12
-    assert max(t.score.wer for t in report.turns) <= 0.6
+    # the intelligibility targets: the clips, and so the whole render, are
+    # the same on every run (tts_worker speaks each in a fresh engine)
+    assert report.overall.wer <= 0.08
+    assert max(t.score.wer for t in report.turns) <= 0.25
+    assert all(abs(t.drift_ms) <= 250 for t in report.turns if t.drift_ms is not None)
     assert [t.status for t in report.turns] == ["ok"] * 15
     assert set(report.speakers) == {"VOA", "Aaron Zelin"}
     assert len(report.chapters) == 8
