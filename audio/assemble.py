@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +58,7 @@ class Assembly:
     samples: np.ndarray  # int16 mono: half the memory of float32 for an hour-long episode
     rate_hz: int
     sentences: tuple[SentenceTiming, ...]
+    turn_starts: tuple[int, ...] = ()  # sample where each turn's pause before it begins (the first: 0)
 
     @property
     def duration_ms(self) -> int:
@@ -122,6 +123,7 @@ def assemble(turns: Sequence[Turn], chapters: Sequence[Chapter], clips: Sequence
     chapter_turns = {c.turn_index for c in chapters}
     pieces: list[np.ndarray] = []
     timings: list[SentenceTiming] = []
+    turn_starts: list[int] = []
     rate = 0
     cursor = 0  # samples so far
     clip_iter = iter(clips)
@@ -134,6 +136,8 @@ def assemble(turns: Sequence[Turn], chapters: Sequence[Chapter], clips: Sequence
                 segment = segment.set_frame_rate(rate)
             rate = rate or segment.frame_rate
             pause_ms = LEAD_IN_MS if cursor == 0 else _pause_before(turn, s_index, chapter_turns, pauses)
+            if s_index == 0:
+                turn_starts.append(cursor)
             silence = np.zeros(rate * pause_ms // 1000, dtype="<i2")
             speech, first_sample = _trimmed(segment)
             pieces += [silence, speech]
@@ -148,7 +152,7 @@ def assemble(turns: Sequence[Turn], chapters: Sequence[Chapter], clips: Sequence
     signal = np.concatenate(pieces)
     del pieces
     log.info("assembled %d sentences, %.1f s at %d Hz", len(timings), len(signal) / rate, rate)
-    return Assembly(samples=signal, rate_hz=rate, sentences=tuple(timings))
+    return Assembly(samples=signal, rate_hz=rate, sentences=tuple(timings), turn_starts=tuple(turn_starts))
 
 
 def chapter_marks(chapters: Sequence[Chapter], sentences: Sequence[SentenceTiming],
@@ -178,3 +182,18 @@ def chapter_marks(chapters: Sequence[Chapter], sentences: Sequence[SentenceTimin
     return tuple(ChapterMark(index=ch.index, element_id=f"chp{ch.index}", title=ch.title,
                              start_ms=s, end_ms=e)
                  for ch, s, e in zip(chapters, starts, ends, strict=True))
+
+
+def moved(sentences: Sequence[SentenceTiming], turn_starts_ms: Sequence[int],
+          new_starts_ms: Sequence[int]) -> tuple[SentenceTiming, ...]:
+    """The timeline with each turn moved from where it was assembled to where it is heard."""
+    order: dict[int, int] = {}
+    for s in sentences:
+        order.setdefault(s.turn_index, len(order))
+    out = []
+    for s in sentences:
+        k = order[s.turn_index]
+        delta = new_starts_ms[k] - turn_starts_ms[k]
+        out.append(replace(s, start_ms=s.start_ms + delta, end_ms=s.end_ms + delta,
+                           word_starts_ms=tuple(w + delta for w in s.word_starts_ms)))
+    return tuple(out)

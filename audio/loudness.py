@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyloudnorm
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
-from scipy.signal import butter, firwin, lfilter, sosfilt
+from scipy.signal import butter, firwin, sosfilt
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +85,17 @@ class LoudnessMeter:
 
     def __init__(self, rate_hz: int, *, true_peak: bool = True):
         meter = pyloudnorm.Meter(rate_hz)
+        self.rate_hz = rate_hz
         self.hop = round(meter.block_size * (1 - meter.overlap) * rate_hz)  # 100 ms
         self.per_block = round(1 / (1 - meter.overlap))  # 4 hops make a 400 ms block
-        self.filters = list(meter._filters.values())
-        self.states = [np.zeros(max(len(f.a), len(f.b)) - 1) for f in self.filters]
+        # pyloudnorm's two K-weighting biquads as one float32 SOS cascade:
+        # about four times faster than lfilter in float64, within 0.01 LU.
+        filters = list(meter._filters.values())
+        self.sos = np.array([np.concatenate([f.b, f.a]) / f.a[0] for f in filters], dtype=np.float32)
+        self.gain = np.float32(np.prod([f.passband_gain for f in filters]))
+        self.state = np.zeros((len(filters), 2), dtype=np.float32)
         self.energies: list[np.ndarray] = []
-        self.carry = np.zeros(0)
+        self.carry = np.zeros(0, dtype=np.float32)
         self.true_peak = true_peak
         self.tail = np.zeros(0, dtype=np.float32)  # context for the interpolation filter
         # The true peak (4x oversampling, the costlier half) runs on another
@@ -99,38 +104,48 @@ class LoudnessMeter:
         self._peaks: list = []
 
     def add(self, chunk: np.ndarray) -> None:
-        x = np.asarray(chunk, dtype=np.float64)
-        for k, f in enumerate(self.filters):
-            x, self.states[k] = lfilter(f.b, f.a, x, zi=self.states[k])
-            x *= f.passband_gain
-        x = np.concatenate([self.carry, x])
+        x, self.state = sosfilt(self.sos, np.asarray(chunk, dtype=np.float32), zi=self.state)
+        x = np.concatenate([self.carry, x * self.gain])
         whole = len(x) // self.hop * self.hop
-        self.energies.append(np.square(x[:whole]).reshape(-1, self.hop).sum(axis=1))
+        self.energies.append(np.square(x[:whole], dtype=np.float64).reshape(-1, self.hop).sum(axis=1))
         self.carry = x[whole:]
         if self._pool is not None:
             piece = np.concatenate([self.tail, np.asarray(chunk, dtype=np.float32)])
             self._peaks.append(self._pool.submit(_peak_of, piece))
             self.tail = piece[-24:]
 
+    def energy_blocks(self) -> np.ndarray:
+        """The K-weighted energy of each 100 ms hop so far (sums of squares)."""
+        return np.concatenate(self.energies) if self.energies else np.zeros(0)
+
     def integrated_lufs(self) -> float:
-        energies = np.concatenate(self.energies) if self.energies else np.zeros(0)
-        if len(energies) < self.per_block:
-            return float("-inf")
-        z = np.convolve(energies, np.ones(self.per_block), mode="valid") / (self.per_block * self.hop)
-        with np.errstate(divide="ignore"):
-            block_lufs = -0.691 + 10 * np.log10(z)
-        gated = z[block_lufs >= _ABSOLUTE_GATE_LUFS]
-        if gated.size == 0:
-            return float("-inf")
-        relative_gate = -0.691 + 10 * np.log10(gated.mean()) + _RELATIVE_GATE_LU
-        gated = z[(block_lufs > relative_gate) & (block_lufs > _ABSOLUTE_GATE_LUFS)]
-        return float(-0.691 + 10 * np.log10(gated.mean())) if gated.size else float("-inf")
+        return integrated_from_energies(self.energy_blocks(), self.rate_hz)
 
     def true_peak_dbtp(self) -> float:
         peak = max((f.result() for f in self._peaks), default=0.0)
         if self._pool is not None:
             self._pool.shutdown()
         return 20 * float(np.log10(peak)) if peak > 0 else float("-inf")
+
+
+def integrated_from_energies(energies: np.ndarray, rate_hz: int) -> float:
+    """Gated integrated loudness from 100 ms K-weighted energies (see LoudnessMeter).
+
+    Energies of several signals put end to end give the loudness of the
+    signals joined, to within the one partial hop each leaves out.
+    """
+    hop, per_block = round(rate_hz * 0.1), 4  # 400 ms blocks, 75 % overlap (as LoudnessMeter)
+    if len(energies) < per_block:
+        return float("-inf")
+    z = np.convolve(energies, np.ones(per_block), mode="valid") / (per_block * hop)
+    with np.errstate(divide="ignore"):
+        block_lufs = -0.691 + 10 * np.log10(z)
+    gated = z[block_lufs >= _ABSOLUTE_GATE_LUFS]
+    if gated.size == 0:
+        return float("-inf")
+    relative_gate = -0.691 + 10 * np.log10(gated.mean()) + _RELATIVE_GATE_LU
+    gated = z[(block_lufs > relative_gate) & (block_lufs > _ABSOLUTE_GATE_LUFS)]
+    return float(-0.691 + 10 * np.log10(gated.mean())) if gated.size else float("-inf")
 
 
 def measure_chunks(chunks: Iterable[np.ndarray], rate_hz: int, *, true_peak: bool = True) -> LoudnessReport:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import tools
-from .assemble import ChapterMark, SentenceTiming, assemble, chapter_marks
+from .assemble import ChapterMark, SentenceTiming, assemble, chapter_marks, moved
 from .episode import Episode
 from .errors import OutputError, TagError
 from .speak import SynthesisStats, Synthesizer, default_cache_dir
@@ -52,6 +52,7 @@ class RenderResult:
     duration_ms: int
     loudness: LoudnessReport  # measured on the decoded MP3
     synthesis: SynthesisStats
+    turns_encoded: int = 0  # the rest came from the cache
 
 
 def _temporary_beside(dest: Path) -> Path:
@@ -62,6 +63,12 @@ def _temporary_beside(dest: Path) -> Path:
         raise OutputError(f"cannot write to {dest.parent}: {exc.strerror}") from None
     os.close(fd)
     return Path(name)
+
+
+def _turn_cache(options: RenderOptions) -> Path | None:
+    if not options.use_cache:
+        return None
+    return (options.cache_dir or default_cache_dir()) / "turns"
 
 
 def _synthesiser(options: RenderOptions) -> Synthesizer:
@@ -112,15 +119,19 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
         if progress:
             progress("loudness and encoding", 0, 1)
         preload.join()
-        from .master import MasteringTargets, master_mp3
+        from .master import MasteringTargets, master_turns
 
         man = episode.manifest
-        loudness = master_mp3(assembly.samples, assembly.rate_hz, part,
-                              MasteringTargets(man.target_lufs, man.true_peak_dbtp, man.bitrate_kbps))
+        mastered = master_turns(assembly.samples, assembly.rate_hz, list(assembly.turn_starts), part,
+                                MasteringTargets(man.target_lufs, man.true_peak_dbtp, man.bitrate_kbps),
+                                cache_dir=_turn_cache(options), workers=options.workers)
+        loudness = mastered.loudness
+        sentences = moved(assembly.sentences, [t * 1000 // assembly.rate_hz for t in assembly.turn_starts],
+                          mastered.offsets_ms)
         duration_ms = mp3_duration_ms(part)
-        marks = chapter_marks(episode.chapters, assembly.sentences, duration_ms)
+        marks = chapter_marks(episode.chapters, sentences, duration_ms)
         transcript = transcript_lines(episode.transcript_turns())
-        turn_starts = [s.start_ms for s in assembly.sentences if s.sentence_index == 0]
+        turn_starts = [s.start_ms for s in sentences if s.sentence_index == 0]
         timeline = {"turn_start_ms": turn_starts, "chapter_turns": [c.turn_index for c in episode.chapters]}
         tags = episode_tags(episode.metadata.title, episode.metadata, transcript, marks, timeline)
         write_tags(part, tags, id3_version=options.id3_version)
@@ -135,8 +146,9 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
         raise
     log.info("wrote %s: %.1f s, %.2f LUFS, %.2f dBTP", dest, duration_ms / 1000,
              loudness.integrated_lufs, loudness.true_peak_dbtp)
-    return RenderResult(path=dest, episode=episode, sentences=assembly.sentences, chapters=marks,
-                        duration_ms=duration_ms, loudness=loudness, synthesis=stats)
+    return RenderResult(path=dest, episode=episode, sentences=sentences, chapters=marks,
+                        duration_ms=duration_ms, loudness=loudness, synthesis=stats,
+                        turns_encoded=mastered.encoded)
 
 
 def _check_with_ffprobe(path: Path, marks: tuple[ChapterMark, ...]) -> None:

@@ -74,7 +74,7 @@ o = RecognitionOptions()
 model = WhisperModel(resolve_model(None), device="cpu", compute_type="int8", cpu_threads=os.cpu_count())
 segments, info = BatchedInferencePipeline(model).transcribe(
     sys.argv[1], language=o.language, beam_size=o.beam_size, word_timestamps=True, batch_size=o.batch_size,
-    no_repeat_ngram_size=o.no_repeat_ngram_size)
+    no_repeat_ngram_size=o.no_repeat_ngram_size, vad_parameters={"min_silence_duration_ms": o.vad_min_silence_ms})
 print(sum(len(s.words) for s in segments), info.duration)
 """
 
