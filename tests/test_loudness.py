@@ -52,3 +52,22 @@ def test_levelling_in_chunks_equals_levelling_at_once():
     from scipy.signal import butter, sosfilt
     whole = sosfilt(butter(8, loudness.BAND_LIMIT_HZ, fs=22050, output="sos"), whole)
     assert np.allclose(np.concatenate(chunks), whole, atol=1e-5)
+
+
+def test_true_peak_interpolates_only_where_it_can_matter_and_misses_nothing():
+    from audio.loudness import _peak_of, _true_peak_phases
+
+    def everywhere(piece):
+        peak = float(np.abs(piece).max())
+        for phase in _true_peak_phases():
+            peak = max(peak, float(np.abs(np.convolve(piece, phase, mode="same")).max()))
+        return peak
+
+    rng = np.random.default_rng(5)
+    n = np.arange(9000)
+    pieces = [rng.normal(0, 0.2, 9000).astype(np.float32),  # white noise: no band limit at all
+              (0.5 * np.sin(2 * np.pi * 0.25 * n + np.pi / 4)).astype(np.float32),  # peaks between samples
+              (np.sign(np.sin(2 * np.pi * n / 180)) * 0.3).astype(np.float32)]  # a square wave's overshoot
+    for piece in pieces:
+        assert _peak_of(piece) == pytest.approx(everywhere(piece), rel=1e-6)
+    assert _peak_of(pieces[1]) > 1.3 * float(np.abs(pieces[1]).max())  # the inter-sample peak is seen
