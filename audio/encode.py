@@ -100,33 +100,12 @@ def concat_mp3(parts: Iterable[Path], dest: Path) -> None:
                    "-write_id3v1", "0", "-f", "mp3", str(dest)], what="joining the MP3 parts")
 
 
-def decode_chunks(path: Path, rate_hz: int = OUTPUT_RATE_HZ, chunk_s: int = 30) -> Iterator[np.ndarray]:
-    """Decode any audio file to float32 mono chunks while ffmpeg is still decoding."""
-    argv = [tools.require("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
-            "-f", "f32le", "-ac", "1", "-ar", str(rate_hz), "pipe:1"]
-    with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors)
-        try:
-            while True:
-                data = proc.stdout.read(4 * rate_hz * chunk_s)
-                if not data:
-                    break
-                yield np.frombuffer(data[:len(data) // 4 * 4], dtype="<f4")
-        finally:
-            proc.stdout.close()
-            code = proc.wait()
-        if code != 0:
-            errors.seek(0)
-            tail = errors.read().decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
-            raise EncodeError(f"ffmpeg failed decoding {Path(path).name}: {tail[0]}")
-
-
 def decode_in_process(path: Path) -> Iterator[np.ndarray]:
     """Decode a mono file at its own rate with PyAV (FFmpeg's libraries).
 
     For the many short files of a render: starting the ffmpeg program costs
     about 70 ms a time, more than decoding a turn.  The samples are the
-    same as ``decode_chunks`` gives (the encoder delay is skipped as well).
+    same as ``decode`` gives (the encoder delay is skipped as well).
     """
     try:
         import av

@@ -3,10 +3,10 @@
 Gain alone would push espeak-ng's sharp peaks over the true-peak ceiling,
 so a look-ahead peak limiter holds the sample peak below the ceiling minus
 a margin; the margin covers inter-sample peaks and the overshoot the MP3
-encoder adds, and the render re-measures the decoded MP3 to be sure.
+encoder adds, and mastering re-measures the decoded MP3 to be sure.
 
-Everything works on chunks (30 s) so that an hour-long episode is never held
-as float copies: the signal stays int16, levelled audio streams into the
+Everything works on chunks (30 s) so that a long turn is never held as
+float copies: the signal stays int16, levelled audio streams into the
 encoder, and the decoded MP3 streams into the meter.
 """
 
@@ -263,11 +263,3 @@ def find_gain(samples: np.ndarray, rate_hz: int, *, target_lufs: float, ceiling_
         previous = (gain_db, now)
         gain_db += (target_lufs - now) / slope
     return LoudnessReport(integrated_lufs=now, true_peak_dbtp=float("nan"), gain_db=gain_db)
-
-
-def normalise(samples: np.ndarray, rate_hz: int, *, target_lufs: float, ceiling_db: float,
-              gain_db: float | None = None) -> tuple[np.ndarray, LoudnessReport]:
-    """Level *samples* to *target_lufs* (see find_gain) and return the levelled signal."""
-    report = find_gain(samples, rate_hz, target_lufs=target_lufs, ceiling_db=ceiling_db, gain_db=gain_db)
-    out = np.concatenate(list(level_chunks(samples, rate_hz, gain_db=report.gain_db, ceiling_db=ceiling_db)))
-    return out, report
