@@ -19,6 +19,7 @@ largest turn's.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import json
 import logging
@@ -176,8 +177,11 @@ def master_turns(samples: np.ndarray, rate_hz: int, turn_starts: list[int], dest
     """Master each turn (``samples[turn_starts[k]:turn_starts[k+1]]``) and join them into *dest*."""
     bounds = [*turn_starts[1:], len(samples)]
     parts = [samples[a:b] for a, b in zip(turn_starts, bounds, strict=True)]
-    with tempfile.TemporaryDirectory(prefix="episode-turns-") as tmp:
-        store = TurnStore(cache_dir if cache_dir is not None else Path(tmp, "store"))
+    with contextlib.ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="episode-turns-")))
+        store = TurnStore(cache_dir if cache_dir is not None else scratch / "store")
+        # made beside the store, so that moving a turn into it is a rename
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix=".making-", dir=store.root))
         keys = [_key(p, rate_hz, targets) for p in parts]
         done: dict[str, MasteredTurn] = {}
         for key in dict.fromkeys(keys):
