@@ -145,3 +145,19 @@ def test_cache_hit_synthesises_nothing(tmp_path):
         synth.synthesise([JOB])
         synth.synthesise([JOB])
         assert (synth.stats.synthesised, synth.stats.from_cache) == (0, 1)
+
+
+def test_the_drivers_wait_loop_polls_every_millisecond():
+    import time
+    import types
+
+    from audio.tts_worker import _poll_faster
+
+    driver = types.SimpleNamespace(time=time)
+    _poll_faster(driver)
+    start = time.perf_counter()
+    for _ in range(20):
+        driver.time.sleep(0.01)  # what pyttsx3's startLoop asks for
+    assert time.perf_counter() - start < 0.1  # not 20 x 10 ms
+    assert driver.time.monotonic is time.monotonic  # the rest of the module is untouched
+    assert time.sleep is not driver.time.sleep  # and the real time module too
