@@ -22,7 +22,8 @@ def test_editing_one_answer_resynthesises_only_its_changed_sentence(tmp_path, cl
     warm = render(episode, tmp_path / "warm.mp3", RenderOptions(cache_dir=clip_cache, id3_version=3))
     total = sum(len(t.sentences) for t in episode.turns)
     assert (warm.synthesis.synthesised, warm.synthesis.from_cache) == (1, total - 1)
-    assert warm.turns_encoded == 1  # the edited answer; the other turns' MP3s come from the cache
+    # the edited answer and the question encoded with it; the other parts come from the cache
+    assert warm.turns_encoded == 2
 
     cold = render(episode, tmp_path / "cold.mp3", RenderOptions(cache_dir=tmp_path / "fresh-cache"))
     assert cold.synthesis.synthesised == total

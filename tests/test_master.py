@@ -1,4 +1,4 @@
-"""Mastering by turn: levels as heard after encoding, exact join timing, the turn cache."""
+"""Mastering: each turn levelled as heard after encoding, parts joined with exact timing, the part cache."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pyloudnorm
 import pytest
 
 from audio.encode import OUTPUT_RATE_HZ, concat_mp3, count_frames, decode, encode_mp3
-from audio.master import MasteringTargets, join_offsets, master_turns
+from audio.master import MasteringTargets, join_offsets, master_turns, parts_of
 
 RATE = 22050
 
@@ -75,6 +75,7 @@ def test_turns_meet_the_targets_as_heard(tmp_path, two_turns):
     out = tmp_path / "ep.mp3"
     targets = MasteringTargets(-16.0, -1.0, 64)
     result = master_turns(samples, RATE, starts, out, targets, cache_dir=tmp_path / "cache")
+    assert result.offsets_ms[1] == round(starts[1] * 1000 / RATE)  # one part: no join between the turns
     decoded = decode(out, OUTPUT_RATE_HZ).astype(np.float64)
     measured = pyloudnorm.Meter(OUTPUT_RATE_HZ).integrated_loudness(decoded)
     assert measured == pytest.approx(-16.0, abs=0.5)
@@ -85,19 +86,28 @@ def test_turns_meet_the_targets_as_heard(tmp_path, two_turns):
     assert (result.encoded, result.from_cache) == (2, 0)
 
 
-def test_cached_turns_give_the_same_file_and_damage_is_remade(tmp_path, two_turns, caplog):
+def test_turns_are_encoded_in_parts_of_at_least_the_minimum():
+    rate = 10
+    starts = [0, 50, 80, 300, 320, 330]  # turns of 5, 3, 22, 2, 1 and 7 s (the episode is 400 samples)
+    assert parts_of(starts, 400, rate, 20) == [[0, 1, 2], [3, 4, 5]]
+    assert parts_of(starts, 400, rate, 0) == [[0], [1], [2], [3], [4], [5]]
+    assert parts_of([0], 400, rate, 20) == [[0]]
+
+
+def test_cached_parts_give_the_same_file_and_damage_is_remade(tmp_path, two_turns, caplog):
     samples, starts = two_turns
     targets = MasteringTargets()
     cache = tmp_path / "cache"
-    master_turns(samples, RATE, starts, tmp_path / "cold.mp3", targets, cache_dir=cache)
-    warm = master_turns(samples, RATE, starts, tmp_path / "warm.mp3", targets, cache_dir=cache)
+    cold = master_turns(samples, RATE, starts, tmp_path / "cold.mp3", targets, cache_dir=cache, min_part_s=0)
+    assert cold.offsets_ms[1] > round(starts[1] * 1000 / RATE)  # two parts: the join adds a little time
+    warm = master_turns(samples, RATE, starts, tmp_path / "warm.mp3", targets, cache_dir=cache, min_part_s=0)
     assert (warm.encoded, warm.from_cache) == (0, 2)
     assert (tmp_path / "warm.mp3").read_bytes() == (tmp_path / "cold.mp3").read_bytes()
     victim = sorted(cache.glob("*.mp3"))[0]
     data = bytearray(victim.read_bytes())
     data[len(data) // 2] ^= 0xFF
     victim.write_bytes(bytes(data))
-    again = master_turns(samples, RATE, starts, tmp_path / "again.mp3", targets, cache_dir=cache)
+    again = master_turns(samples, RATE, starts, tmp_path / "again.mp3", targets, cache_dir=cache, min_part_s=0)
     assert (again.encoded, again.from_cache) == (1, 1)
     assert "damaged" in caplog.text
     assert (tmp_path / "again.mp3").read_bytes() == (tmp_path / "cold.mp3").read_bytes()
