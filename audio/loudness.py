@@ -38,6 +38,13 @@ BAND_LIMIT_HZ = 8500.0
 _CHUNK_S = 30  # measured in chunks to bound memory
 _ABSOLUTE_GATE_LUFS = -70.0
 _RELATIVE_GATE_LU = -10.0
+# BS.1770 gating blocks are 400 ms with 75 % overlap (pyloudnorm's defaults):
+# energies are kept per 100 ms hop, and four hops make a block.
+_HOPS_PER_BLOCK = 4
+
+
+def _hop(rate_hz: int) -> int:
+    return round(rate_hz * 0.1)
 
 
 @dataclass(frozen=True)
@@ -105,8 +112,7 @@ class LoudnessMeter:
     def __init__(self, rate_hz: int, *, true_peak: bool = True):
         meter = pyloudnorm.Meter(rate_hz)
         self.rate_hz = rate_hz
-        self.hop = round(meter.block_size * (1 - meter.overlap) * rate_hz)  # 100 ms
-        self.per_block = round(1 / (1 - meter.overlap))  # 4 hops make a 400 ms block
+        self.hop = _hop(rate_hz)
         # pyloudnorm's two K-weighting biquads as one float32 SOS cascade:
         # about four times faster than lfilter in float64, within 0.01 LU.
         filters = list(meter._filters.values())
@@ -153,7 +159,7 @@ def integrated_from_energies(energies: np.ndarray, rate_hz: int) -> float:
     Energies of several signals put end to end give the loudness of the
     signals joined, to within the one partial hop each leaves out.
     """
-    hop, per_block = round(rate_hz * 0.1), 4  # 400 ms blocks, 75 % overlap (as LoudnessMeter)
+    hop, per_block = _hop(rate_hz), _HOPS_PER_BLOCK
     if len(energies) < per_block:
         return float("-inf")
     z = np.convolve(energies, np.ones(per_block), mode="valid") / (per_block * hop)

@@ -61,7 +61,6 @@ class MasteredPart:
     frames: int  # MPEG audio frames, the Info frame not counted
     energies: np.ndarray  # K-weighted 100 ms energies of the decoded MP3, turn after turn
     true_peak_dbtp: float
-    gains_db: tuple[float, ...]  # one per turn
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,7 @@ class PartStore:
             if hashlib.sha256(mp3.read_bytes()).hexdigest() != info["sha256"]:
                 raise ValueError("digest")
             return MasteredPart(mp3, int(info["frames"]), np.asarray(info["energies"], dtype=np.float64),
-                                float(info["true_peak_dbtp"]), tuple(float(g) for g in info["gains_db"]))
+                                float(info["true_peak_dbtp"]))
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError):
@@ -118,14 +117,13 @@ class PartStore:
     def save(self, key: str, part: MasteredPart) -> MasteredPart:
         mp3 = self.root / f"{key}.mp3"
         info = {"sha256": hashlib.sha256(part.mp3.read_bytes()).hexdigest(), "frames": part.frames,
-                "energies": part.energies.tolist(), "true_peak_dbtp": part.true_peak_dbtp,
-                "gains_db": list(part.gains_db)}
+                "energies": part.energies.tolist(), "true_peak_dbtp": part.true_peak_dbtp}
         os.replace(part.mp3, mp3)  # a concurrent render writes the same bytes: last one wins, both valid
         fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".json.part")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(info, f)
         os.replace(tmp, self.root / f"{key}.json")
-        return MasteredPart(mp3, part.frames, part.energies, part.true_peak_dbtp, part.gains_db)
+        return MasteredPart(mp3, part.frames, part.energies, part.true_peak_dbtp)
 
 
 def _measure(mp3: Path, bounds: list[int]) -> list[LoudnessMeter]:
@@ -196,7 +194,7 @@ def master_part(samples: np.ndarray, rate_hz: int, starts: list[int], targets: M
         if not redo:
             break
     return MasteredPart(dest, count_frames(dest), np.concatenate([m.energy_blocks() for m in meters]),
-                        max(peak for _, peak in measured), tuple(float(g) for g in gains))
+                        max(peak for _, peak in measured))
 
 
 def parts_of(turn_starts: list[int], length: int, rate_hz: int, min_part_s: float) -> list[list[int]]:
@@ -250,7 +248,7 @@ def master_turns(samples: np.ndarray, rate_hz: int, turn_starts: list[int], dest
         parts = [done[k] for k in keys]
         energies = np.concatenate([p.energies for p in parts])
         report = LoudnessReport(integrated_from_energies(energies, OUTPUT_RATE_HZ),
-                                max(p.true_peak_dbtp for p in parts), 0.0)
+                                max(p.true_peak_dbtp for p in parts))
         if report.true_peak_dbtp > targets.true_peak_dbtp or \
                 abs(report.integrated_lufs - targets.target_lufs) > EPISODE_TOLERANCE_LU:
             raise EncodeError(f"could not meet {targets.target_lufs} LUFS and {targets.true_peak_dbtp} dBTP "

@@ -105,7 +105,7 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
                 progress(stage, done, total)
         return advance
 
-    # numpy/scipy for mastering take ~0.7 s to import: do it while the
+    # scipy.signal and pyloudnorm for mastering take about 1 s to import: do it while the
     # speech workers run (they are other processes).
     preload = threading.Thread(target=importlib.import_module, args=("audio.master",), daemon=True)
     preload.start()
