@@ -41,6 +41,8 @@ _RELATIVE_GATE_LU = -10.0
 # BS.1770 gating blocks are 400 ms with 75 % overlap (pyloudnorm's defaults):
 # energies are kept per 100 ms hop, and four hops make a block.
 _HOPS_PER_BLOCK = 4
+_GAIN_TRIALS = 6
+_FIRST_SLOPE_LU_PER_DB = 0.7  # LU gained per dB of gain once the limiter works: a first guess
 
 
 def _hop(rate_hz: int) -> int:
@@ -243,29 +245,45 @@ def level_chunks(samples: np.ndarray, rate_hz: int, *, gain_db: float,
         yield piece
 
 
+@dataclass(frozen=True)
+class Levelled:
+    """What :func:`find_gain` found, with the levelled signal of its last trial when kept."""
+
+    gain_db: float
+    integrated_lufs: float
+    chunks: tuple[np.ndarray, ...] | None  # level_chunks(samples, gain_db=gain_db, ...), or None
+
+
 def find_gain(samples: np.ndarray, rate_hz: int, *, target_lufs: float, ceiling_db: float,
-              gain_db: float | None = None) -> LoudnessReport:
+              gain_db: float | None = None, keep_max_s: float = 0.0) -> Levelled:
     """The gain that levels *samples* to *target_lufs* with peaks limited to *ceiling_db*.
 
     Limiting takes back part of any gain (here about 0.6 LU per dB), so the
     gain is found by the secant method until the result is within 0.1 LU of
-    the target; *gain_db* is a starting guess.  Nothing is kept but numbers.
+    the target; *gain_db* is a starting guess.  The last trial's levelled
+    signal is kept when *samples* last at most *keep_max_s* seconds, so that
+    the caller can encode it without levelling again (limiting is the
+    costliest step); longer signals keep nothing but numbers.
     """
     if gain_db is None:
         measured = integrated_lufs(samples, rate_hz)
         if not np.isfinite(measured):
             raise ValueError("the signal is silent: loudness cannot be measured")
         gain_db = target_lufs - measured
+    keep = len(samples) <= keep_max_s * rate_hz
     previous: tuple[float, float] | None = None
-    for _ in range(6):
-        now = measure_chunks(level_chunks(samples, rate_hz, gain_db=gain_db, ceiling_db=ceiling_db), rate_hz,
-                             true_peak=False).integrated_lufs
+    for trial in range(_GAIN_TRIALS):
+        if trial:  # the next guess, from the slope so far
+            slope = _FIRST_SLOPE_LU_PER_DB
+            if previous is not None and abs(gain_db - previous[0]) > 1e-3:
+                slope = min(1.0, max(0.2, (now - previous[1]) / (gain_db - previous[0])))
+            previous = (gain_db, now)
+            gain_db += (target_lufs - now) / slope
+        chunks = level_chunks(samples, rate_hz, gain_db=gain_db, ceiling_db=ceiling_db)
+        kept = tuple(chunks) if keep else None
+        now = measure_chunks(kept if keep else chunks, rate_hz, true_peak=False).integrated_lufs
         log.debug("gain %.2f dB -> %.2f LUFS", gain_db, now)
         if abs(now - target_lufs) <= 0.1:
             break
-        slope = 0.7
-        if previous is not None and abs(gain_db - previous[0]) > 1e-3:
-            slope = min(1.0, max(0.2, (now - previous[1]) / (gain_db - previous[0])))
-        previous = (gain_db, now)
-        gain_db += (target_lufs - now) / slope
-    return LoudnessReport(integrated_lufs=now, true_peak_dbtp=float("nan"), gain_db=gain_db)
+    # the gain returned is always the one last measured (and kept)
+    return Levelled(gain_db=gain_db, integrated_lufs=now, chunks=kept)

@@ -46,6 +46,10 @@ TURN_TOLERANCE_LU = 0.2
 EPISODE_TOLERANCE_LU = 0.5  # Apple asks for -16 LUFS within 1 dB; aim at half that
 MAX_PASSES = 3
 MIN_PART_S = 20.0
+# find_gain's last trial is the levelled turn itself: keeping it saves levelling
+# again for the encoder (a fifth of mastering's Python time).  A 5-minute turn
+# at 22.05 kHz is 26 MB of float32; longer ones are levelled again instead.
+KEEP_LEVELLED_MAX_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -165,17 +169,24 @@ def master_part(samples: np.ndarray, rate_hz: int, starts: list[int], targets: M
     aims = [targets.target_lufs + ENCODER_LOSS_GUESS_LU] * len(turns)
     ceilings = [targets.true_peak_dbtp - FIRST_PEAK_MARGIN_DB] * len(turns)
     gains: list[float | None] = [None] * len(turns)
+    kept: list[tuple[np.ndarray, ...] | None] = [None] * len(turns)
     redo = set(range(len(turns)))
     for attempt in range(MAX_PASSES):
         for k in redo:
             try:
-                gains[k] = find_gain(turns[k], rate_hz, target_lufs=aims[k], ceiling_db=ceilings[k],
-                                     gain_db=gains[k]).gain_db
+                found = find_gain(turns[k], rate_hz, target_lufs=aims[k], ceiling_db=ceilings[k],
+                                  gain_db=gains[k], keep_max_s=KEEP_LEVELLED_MAX_S)
+                gains[k], kept[k] = found.gain_db, found.chunks
             except ValueError:
-                gains[k] = 0.0  # a silent turn: nothing to level
-        levelled = (chunk for k, turn in enumerate(turns)
-                    for chunk in level_chunks(turn, rate_hz, gain_db=gains[k], ceiling_db=ceilings[k]))
-        encode_mp3(levelled, rate_hz, dest, bitrate_kbps=targets.bitrate_kbps)
+                gains[k], kept[k] = 0.0, None  # a silent turn: nothing to level
+
+        def levelled(k: int):
+            if kept[k] is not None:
+                return kept[k]
+            return level_chunks(turns[k], rate_hz, gain_db=gains[k], ceiling_db=ceilings[k])
+
+        encode_mp3((chunk for k in range(len(turns)) for chunk in levelled(k)), rate_hz, dest,
+                   bitrate_kbps=targets.bitrate_kbps)
         meters = _measure(dest, [a * OUTPUT_RATE_HZ // rate_hz for a in starts])
         measured = [(m.integrated_lufs(), m.true_peak_dbtp()) for m in meters]
         redo = set()

@@ -42,6 +42,29 @@ def test_find_gain_reaches_target_through_the_limiter():
     assert report.gain_db > 10
 
 
+def test_find_gain_keeps_the_levelled_signal_it_measured():
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal(22050 * 40) * 0.01).astype(np.float32)
+    found = find_gain(x, 22050, target_lufs=-16.0, ceiling_db=-2.0, keep_max_s=60)
+    again = list(level_chunks(x, 22050, gain_db=found.gain_db, ceiling_db=-2.0))
+    assert found.chunks is not None and len(found.chunks) == len(again) == 2
+    assert all(np.array_equal(a, b) for a, b in zip(found.chunks, again))
+    assert integrated_lufs(np.concatenate(found.chunks), 22050) == pytest.approx(found.integrated_lufs, abs=1e-6)
+    assert find_gain(x, 22050, target_lufs=-16.0, ceiling_db=-2.0, keep_max_s=39).chunks is None
+
+
+def test_find_gain_that_cannot_reach_the_target_returns_the_gain_it_measured():
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal(22050 * 5) * 0.01).astype(np.float32)
+    # a -30 dBFS ceiling holds white noise far below -5 LUFS, whatever the gain
+    found = find_gain(x, 22050, target_lufs=-5.0, ceiling_db=-30.0, keep_max_s=10)
+    assert found.integrated_lufs < -10
+    out = np.concatenate(list(level_chunks(x, 22050, gain_db=found.gain_db, ceiling_db=-30.0)))
+    assert integrated_lufs(out, 22050) == pytest.approx(found.integrated_lufs, abs=1e-6)
+    assert all(np.array_equal(a, b) for a, b in
+               zip(found.chunks, level_chunks(x, 22050, gain_db=found.gain_db, ceiling_db=-30.0)))
+
+
 def test_levelling_in_chunks_equals_levelling_at_once():
     import audio.loudness as loudness
 
