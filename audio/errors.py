@@ -38,7 +38,7 @@ class SynthesisError(EpisodeError, RuntimeError):
 
 
 class EncodeError(EpisodeError, RuntimeError):
-    """ffmpeg failed to encode or decode audio."""
+    """FFmpeg (the program or its libraries) failed to encode, filter or decode audio."""
 
 
 class TagError(EpisodeError, ValueError):

@@ -1,4 +1,4 @@
-"""Stage 3b: loudness to a podcast target (ITU-R BS.1770 via pyloudnorm).
+"""Stage 3b: loudness to a podcast target (ITU-R BS.1770, as pyloudnorm measures it).
 
 Gain alone would push espeak-ng's sharp peaks over the true-peak ceiling,
 so a look-ahead peak limiter holds the sample peak below the ceiling minus
@@ -19,9 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import pyloudnorm
-from scipy.ndimage import minimum_filter1d, uniform_filter1d
-from scipy.signal import butter, firwin, sosfilt
+
+from .filters import Biquads, butterworth_lowpass_sos, k_weighting_sos, lowpass_fir, running_mean, running_min
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ def chunks_of(samples: np.ndarray, rate_hz: int) -> Iterator[np.ndarray]:
 def _true_peak_phases() -> tuple[np.ndarray, ...]:
     # A 48-tap interpolation filter, 12 taps a phase, as BS.1770-4 Annex 2
     # describes; each phase yields one of the four oversampled points.
-    taps = firwin(12 * TRUE_PEAK_OVERSAMPLING, 1 / TRUE_PEAK_OVERSAMPLING) * TRUE_PEAK_OVERSAMPLING
+    taps = lowpass_fir(12 * TRUE_PEAK_OVERSAMPLING, 1 / TRUE_PEAK_OVERSAMPLING) * TRUE_PEAK_OVERSAMPLING
     return tuple(taps[p::TRUE_PEAK_OVERSAMPLING].astype(np.float32) for p in range(TRUE_PEAK_OVERSAMPLING))
 
 
@@ -107,24 +106,18 @@ def _peak_of(piece: np.ndarray) -> float:
 class LoudnessMeter:
     """Integrated loudness (BS.1770-4, mono) and true peak, fed chunk by chunk.
 
-    pyloudnorm's own K-weighting filters and gating constants, with
-    vectorised 100 ms sub-block energies: pyloudnorm's ``integrated_loudness``
-    loops over blocks in Python and copies the whole signal to float64, which
-    is slow and large for long episodes.  The tests check that both agree.
+    pyloudnorm's K-weighting filters and gating constants, with vectorised
+    100 ms sub-block energies: pyloudnorm's ``integrated_loudness`` loops
+    over blocks in Python and copies the whole signal to float64, which is
+    slow and large for long episodes.  The tests check that both agree.
     """
 
     def __init__(self, rate_hz: int, *, true_peak: bool = True):
-        meter = pyloudnorm.Meter(rate_hz)
         self.rate_hz = rate_hz
         self.hop = _hop(rate_hz)
-        # pyloudnorm's two K-weighting biquads as one float32 SOS cascade:
-        # about four times faster than lfilter in float64, within 0.01 LU.
-        filters = list(meter._filters.values())
-        self.sos = np.array([np.concatenate([f.b, f.a]) / f.a[0] for f in filters], dtype=np.float32)
-        self.gain = np.float32(np.prod([f.passband_gain for f in filters]))
-        self.state = np.zeros((len(filters), 2), dtype=np.float32)
+        self.k_weighting = Biquads(k_weighting_sos(rate_hz), rate_hz)
         self.energies: list[np.ndarray] = []
-        self.carry = np.zeros(0, dtype=np.float32)
+        self.carry = np.zeros(0)
         self.true_peak = true_peak
         self.tail = np.zeros(0, dtype=np.float32)  # context for the interpolation filter
         # The true peak (4x oversampling, the costlier half) runs on another
@@ -133,10 +126,9 @@ class LoudnessMeter:
         self._peaks: list = []
 
     def add(self, chunk: np.ndarray) -> None:
-        x, self.state = sosfilt(self.sos, np.asarray(chunk, dtype=np.float32), zi=self.state)
-        x = np.concatenate([self.carry, x * self.gain])
+        x = np.concatenate([self.carry, self.k_weighting(chunk)])
         whole = len(x) // self.hop * self.hop
-        self.energies.append(np.square(x[:whole], dtype=np.float64).reshape(-1, self.hop).sum(axis=1))
+        self.energies.append(np.square(x[:whole]).reshape(-1, self.hop).sum(axis=1))
         self.carry = x[whole:]
         if self._pool is not None:
             piece = np.concatenate([self.tail, np.asarray(chunk, dtype=np.float32)])
@@ -219,7 +211,7 @@ def limit(samples: np.ndarray, rate_hz: int, ceiling_db: float) -> np.ndarray:
     needed = np.ones_like(samples)
     needed[over] = ceiling / magnitude[over]
     width = _limiter_width(rate_hz)
-    gain = uniform_filter1d(minimum_filter1d(needed, size=2 * width + 1), size=width)
+    gain = running_mean(running_min(needed, 2 * width + 1), width)
     out = samples * gain
     np.clip(out, -ceiling, ceiling, out=out)  # guard the float rounding of the average
     return out.astype(np.float32, copy=False)
@@ -234,16 +226,15 @@ def level_chunks(samples: np.ndarray, rate_hz: int, *, gain_db: float,
     """
     gain = np.float32(10 ** (gain_db / 20))
     context = 2 * _limiter_width(rate_hz) + 2
-    sos = butter(8, BAND_LIMIT_HZ, fs=rate_hz, output="sos") if BAND_LIMIT_HZ < rate_hz / 2 else None
-    state = np.zeros((sos.shape[0], 2)) if sos is not None else None
+    band_limit = Biquads(butterworth_lowpass_sos(8, BAND_LIMIT_HZ, rate_hz), rate_hz) \
+        if BAND_LIMIT_HZ < rate_hz / 2 else None
     chunk = rate_hz * _CHUNK_S
     for start in range(0, len(samples), chunk):
         lo, hi = max(0, start - context), min(len(samples), start + chunk + context)
         piece = limit(_as_float(samples[lo:hi]) * gain, rate_hz, ceiling_db)
         piece = piece[start - lo:start - lo + min(chunk, len(samples) - start)]
-        if sos is not None:
-            filtered, state = sosfilt(sos, piece, zi=state)
-            piece = filtered.astype(np.float32)
+        if band_limit is not None:
+            piece = band_limit(piece).astype(np.float32)
         yield piece
 
 

@@ -37,7 +37,7 @@ from .loudness import LoudnessMeter, LoudnessReport, find_gain, integrated_from_
 
 log = logging.getLogger(__name__)
 
-VERSION = 3  # bump when levelling or encoding changes (invalidates cached parts)
+VERSION = 4  # bump when levelling or encoding changes (invalidates cached parts)
 # What 64 kb/s took from espeak-ng speech here (0.44 LU on 48 s of excerpts);
 # a turn that still misses is levelled again with the measured loss.
 ENCODER_LOSS_GUESS_LU = 0.45

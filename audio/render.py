@@ -105,8 +105,7 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
                 progress(stage, done, total)
         return advance
 
-    # scipy.signal and pyloudnorm for mastering take about 1 s to import: do it while the
-    # speech workers run (they are other processes).
+    # Mastering's imports (PyAV, about 60 ms) happen while the speech workers run.
     preload = threading.Thread(target=importlib.import_module, args=("audio.master",), daemon=True)
     preload.start()
     part = _temporary_beside(dest)
