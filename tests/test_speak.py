@@ -161,3 +161,23 @@ def test_the_drivers_wait_loop_polls_every_millisecond():
     assert time.perf_counter() - start < 0.1  # not 20 x 10 ms
     assert driver.time.monotonic is time.monotonic  # the rest of the module is untouched
     assert time.sleep is not driver.time.sleep  # and the real time module too
+
+
+def test_batches_share_the_work_evenly_and_lose_no_job():
+    from pathlib import Path
+
+    from audio.speak import _balanced, _work
+
+    texts = ["word " * n for n in [60, 3, 41, 7, 7, 19, 52, 1, 33, 12, 25, 9, 48]]
+    items = [(Path(f"{n}.wav"), SpeechJob(text=t, voice="v", rate_wpm=150)) for n, t in enumerate(texts)]
+    batches = _balanced(items, workers=3, max_batch=40)
+    assert len(batches) == 3
+    assert sorted(p.name for b in batches for p, _ in b) == sorted(p.name for p, _ in items)
+    loads = [sum(_work(j) for _, j in b) for b in batches]
+    assert max(loads) - min(loads) <= max(_work(j) for _, j in items)
+    # in order, in three slices of five, the same jobs would differ by more than a third
+    assert max(loads) / min(loads) < 1.1
+    # the batch size still caps a batch: 13 jobs in batches of at most 4 make 4 batches
+    capped = _balanced(items, workers=2, max_batch=4)
+    assert len(capped) == 4 and all(len(b) <= 4 for b in capped)
+    assert _balanced(items[:1], workers=4, max_batch=40) == [items[:1]]
