@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .assemble import SentenceTiming
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # numpy and pydub stay unloaded until the render needs them
+    from .assemble import SentenceTiming
 
 MAX_LINE_CHARS = 42
 MAX_LINES = 2

@@ -6,6 +6,7 @@ line on stderr and exit code 2 (1 is kept for "ran, but the check failed").
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
@@ -54,6 +55,26 @@ def _parse_voices(pairs: list[str]) -> dict[str, str]:
     return voices
 
 
+@contextlib.contextmanager
+def _progress_bar():
+    """A progress callback drawing bars on a terminal; None elsewhere (rich costs 40 ms to import)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done)
+
+        yield progress
+
+
 @app.callback()
 def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
@@ -78,10 +99,8 @@ def render(
 
     Example: episode render seeds/flashpoint-iran-zelin.txt -o output/episode.mp3 --voice zelin=gmw/en-gb-x-rp+m1
     """
-    from .publish import FORMATS, publish
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from .episode import load_episode
+    from .publish import FORMATS, publish
     from .render import RenderOptions
     from .render import render as render_episode
 
@@ -93,16 +112,7 @@ def render(
     formats = () if no_sidecars else tuple(f for f in FORMATS if f not in skip)
     episode = load_episode(transcript, manifest, voices=_parse_voices(voice))
     options = RenderOptions(id3_version=id3v2, cache_dir=cache_dir, use_cache=not no_cache)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), transient=True, disable=not sys.stderr.isatty(),
-                  console=None) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done)
-
+    with _progress_bar() as progress:
         result = render_episode(episode, out, options, progress)
     typer.echo(f"Wrote {result.path} ({result.duration_ms / 1000:.1f} s, {len(result.chapters)} chapters, "
                f"{result.loudness.integrated_lufs:.1f} LUFS, {result.loudness.true_peak_dbtp:.1f} dBTP)")

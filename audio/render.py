@@ -19,18 +19,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import tools
-from .assemble import ChapterMark, SentenceTiming, assemble, chapter_marks, moved
 from .episode import Episode
 from .errors import OutputError, TagError
 from .speak import SynthesisStats, Synthesizer, default_cache_dir
-from .tag import episode_tags, ffprobe_chapters, mp3_duration_ms, transcript_lines, write_tags
 
 if TYPE_CHECKING:
+    from .assemble import ChapterMark, SentenceTiming
     from .loudness import LoudnessReport
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
+_LATER_STAGES = ("audio.assemble", "audio.tag", "audio.master")
 
 
 @dataclass(frozen=True)
@@ -105,19 +105,21 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
                 progress(stage, done, total)
         return advance
 
-    # Mastering's imports (PyAV, about 60 ms) happen while the speech workers run.
-    preload = threading.Thread(target=importlib.import_module, args=("audio.master",), daemon=True)
+    preload = threading.Thread(target=_import_later_stages, daemon=True)
     preload.start()
     part = _temporary_beside(dest)
     try:
         with _synthesiser(options) as synth:
             clips = synth.synthesise(jobs, progress=tick("speech", len(jobs)))
+            preload.join()
+            from .assemble import assemble, chapter_marks, moved
+            from .tag import episode_tags, mp3_duration_ms, transcript_lines, write_tags
+
             assembly = assemble(episode.turns, episode.chapters, clips, episode.manifest.pauses,
                                 episode.word_offsets())
             stats = synth.stats
         if progress:
             progress("loudness and encoding", 0, 1)
-        preload.join()
         from .master import MasteringTargets, master_turns
 
         man = episode.manifest
@@ -150,8 +152,16 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
                         turns_encoded=mastered.encoded)
 
 
+def _import_later_stages() -> None:
+    """Load what comes after speech (numpy, pydub, mutagen, PyAV: about 0.15 s) while the workers speak."""
+    for name in _LATER_STAGES:
+        importlib.import_module(name)
+
+
 def _check_with_ffprobe(path: Path, marks: tuple[ChapterMark, ...]) -> None:
     """An independent reader must see the chapters we wrote, in order."""
+    from .tag import ffprobe_chapters
+
     seen = ffprobe_chapters(path)
     want = [(m.start_ms, m.end_ms, m.title) for m in marks]
     got = [(c["start_ms"], c["end_ms"], c["title"]) for c in seen]

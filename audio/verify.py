@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import jiwer
-
 from . import align as al
 from .errors import VerifyError
-from .tag import read_chapters, read_timeline, read_transcript
 from .transcribe import Recognition, RecognitionOptions, recognise
+
+# The CLI imports this module at start-up for the default thresholds, so the
+# tag reader (mutagen, numpy) and jiwer are imported where they are used:
+# every `episode render` would otherwise wait about 0.1 s for them.
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,7 @@ def reference_from_transcript(transcript: Path, manifest: Path | None,
     the MP3 carries one for the same number of turns.
     """
     from .episode import load_episode
+    from .tag import read_chapters, read_timeline
 
     episode = load_episode(transcript, manifest)
     marks = read_chapters(audio) if Path(audio).is_file() else ()
@@ -139,6 +141,8 @@ def reference_from_transcript(transcript: Path, manifest: Path | None,
 
 def reference_from_tags(audio: Path) -> tuple[list[RefTurn], list[RefChapter]]:
     """The transcript and chapters an episode carries in its own tags."""
+    from .tag import read_chapters, read_timeline, read_transcript
+
     uslt = read_transcript(audio)
     if not uslt:
         raise VerifyError(f"{audio} carries no transcript (USLT); give one with --transcript")
@@ -248,6 +252,8 @@ def evaluate(turns: Sequence[RefTurn], chapters: Sequence[RefChapter], heard: Re
     speakers: dict[str, list[int]] = {}
     for index, turn in enumerate(turns):
         speakers.setdefault(turn.speaker, []).extend(by_turn.get(index, []))
+    import jiwer
+
     overall = jiwer.process_words(" ".join(r.text for r in ref), " ".join(hyp_words) or "")
     overall_score = Score(len(ref), overall.substitutions, overall.deletions, overall.insertions)
     notes = [] if chapters else ["the audio has no chapters: chapter timing not checked"]

@@ -201,11 +201,11 @@ def test_ffmpeg_failing(short_episode, good_file, tmp_path, monkeypatch):
 
 
 def test_interrupt_during_render(short_episode, good_file, tmp_path, monkeypatch):
-    import audio.render as render_module
+    import audio.assemble as assemble_module
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(render_module, "assemble", interrupted)
+    monkeypatch.setattr(assemble_module, "assemble", interrupted)
     with pytest.raises(KeyboardInterrupt):
         render(short_episode, good_file, RenderOptions(cache_dir=tmp_path / "cache"))
     _untouched(good_file)
