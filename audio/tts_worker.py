@@ -6,8 +6,7 @@ retries and validation: pyttsx3 can hang, return before the file exists, or
 drop queued files (upstream issues #126, #170, #194, #219), and a separate
 process is the only thing that can be killed cleanly when it does.
 
-Request: ``{"jobs": [{"text": ..., "voice": ..., "rate_wpm": ..., "word_gap_ms": ..., "path": ...}]}``
-or ``{"list_voices": true}``.
+Request: ``{"jobs": [{"text": ..., "voice": ..., "rate_wpm": ..., "word_gap_ms": ..., "path": ...}]}``.
 """
 
 from __future__ import annotations
@@ -225,17 +224,11 @@ def main() -> int:
 
     _poll_faster(pyttsx3.drivers.espeak)
 
-    if request.get("list_voices"):
-        engine = pyttsx3.init("espeak")
-        voices = [{"id": v.id, "name": v.name, "languages": [str(x) for x in v.languages or []]}
-                  for v in engine.getProperty("voices")]
-        answer: dict = {"voices": voices}
-    else:
-        sys.stdout.flush()
-        sys.stderr.flush()  # so that no child writes the parent's buffered output again
-        _list_voices_before_forking()
-        with tempfile.TemporaryDirectory() as tmp:
-            answer = {"results": _synthesise(request.get("jobs", []), tmp)}
+    sys.stdout.flush()
+    sys.stderr.flush()  # so that no child writes the parent's buffered output again
+    _list_voices_before_forking()
+    with tempfile.TemporaryDirectory() as tmp:
+        answer = {"results": _synthesise(request.get("jobs", []), tmp)}
     protocol_out.write(json.dumps(answer))
     protocol_out.flush()
     return 0
