@@ -30,7 +30,7 @@ from .voices import worker_command
 
 log = logging.getLogger(__name__)
 
-ENGINE = "pyttsx3-espeak/4"  # bump when the worker changes how it speaks (invalidates the cache)
+ENGINE = "pyttsx3-espeak/5"  # bump when the worker changes how it speaks (invalidates the cache)
 MIN_SECONDS_PER_WORD = 0.04  # faster than any espeak-ng rate we accept (450 wpm = 0.13 s)
 MAX_SECONDS_PER_WORD = 2.5
 MIN_PEAK = 64  # of 32767: anything quieter is silence, not speech

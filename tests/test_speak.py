@@ -73,6 +73,30 @@ def test_a_clip_does_not_depend_on_what_was_spoken_before(tmp_path):
     assert after_others.read_bytes() == alone.read_bytes()
 
 
+def test_the_same_job_gives_the_same_clip_every_time(tmp_path):
+    """Run directly through the worker: the cache would hand back the first clip."""
+    import json
+    import subprocess
+
+    from audio.voices import worker_command
+
+    # Two of the seed's sentences, one per voice, alternating: before the worker
+    # waited for espeak-ng to apply its settings, about one run in ten of
+    # each came out without its word gap.
+    seed = [("Irahnian leaders have vowed to retaliate against the eye ess perpetrators of the January 3 "
+             "suicide bom-ings that killed at least 90 people in the city of Kerman.", "gmw/en-us", 150),
+            ("One is information directly coming from the Irahnian government.", "gmw/en-gb-x-rp+m1", 155)]
+    jobs = [{"text": text, "voice": voice, "rate_wpm": rate, "word_gap_ms": 40, "path": str(tmp_path / f"{n}-{k}.wav")}
+            for n in range(50) for k, (text, voice, rate) in enumerate(seed)]
+    proc = subprocess.run(worker_command(), input=json.dumps({"jobs": jobs}).encode(), capture_output=True,
+                          timeout=180, check=True)
+    assert all(r["ok"] for r in json.loads(proc.stdout)["results"])
+    for k in range(len(seed)):
+        clips = [(tmp_path / f"{n}-{k}.wav").read_bytes() for n in range(50)]
+        sizes = sorted({len(c) for c in clips})
+        assert len(set(clips)) == 1, f"sentence {k}: {len(set(clips))} different clips, sizes {sizes}"
+
+
 def test_a_clip_without_cue_points_has_no_marks(tmp_path):
     path = tmp_path / "plain.wav"
     with wave.open(str(path), "wb") as w:
