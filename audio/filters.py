@@ -103,7 +103,10 @@ class Biquads:
     """
 
     def __init__(self, sos: np.ndarray, rate_hz: int):
-        import av  # a dependency already: the decoder
+        try:
+            import av  # a dependency already: the decoder
+        except ImportError:
+            raise EncodeError("PyAV is missing: pip install av") from None
 
         self._av = av
         self.rate_hz = rate_hz

@@ -54,7 +54,6 @@ def _hop(rate_hz: int) -> int:
 class LoudnessReport:
     integrated_lufs: float
     true_peak_dbtp: float
-    gain_db: float = 0.0
 
 
 def _as_float(piece: np.ndarray) -> np.ndarray:

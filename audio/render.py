@@ -155,7 +155,10 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
 def _import_later_stages() -> None:
     """Load what comes after speech (numpy, pydub, mutagen, PyAV: about 0.15 s) while the workers speak."""
     for name in _LATER_STAGES:
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - render imports it again after speech and reports why it fails
+            return
 
 
 def _check_with_ffprobe(path: Path, marks: tuple[ChapterMark, ...]) -> None:

@@ -59,3 +59,13 @@ def test_biquads_match_sosfilt_across_calls():
         got = np.concatenate(pieces)
         want = sosfilt(sos, x.astype(np.float64))
         assert np.abs(got - want).max() < 1e-9
+
+
+def test_biquads_without_pyav_say_what_to_install(monkeypatch):
+    import sys
+
+    from audio.errors import EncodeError
+
+    monkeypatch.setitem(sys.modules, "av", None)  # import av now raises ImportError
+    with pytest.raises(EncodeError, match=r"^PyAV is missing: pip install av$"):
+        Biquads(k_weighting_sos(22050), 22050)
