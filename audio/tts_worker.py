@@ -214,8 +214,9 @@ def _list_voices_before_forking() -> None:
     reads every voice file (about 400 opens and 700 reads), in every child:
     that was a third of a sentence's time.  Setting the data path and
     listing the voices starts no thread (unlike Initialize, which is why
-    children cannot inherit an engine), so forking stays safe; the clips
-    are byte for byte the same.  A library without the call just scans in
+    children cannot inherit an engine), so forking stays safe, and the
+    clips are byte for byte the same.  Faster children exposed the race
+    that _until_applied closes.  A library without the call just scans in
     each child, as before.
     """
     from pyttsx3.drivers import _espeak
