@@ -3,13 +3,14 @@
 Clips are trimmed of the engine's own leading and trailing silence so that
 the pauses we add are the pauses a listener hears, and so that each
 sentence's start time is where its first sound is (captions, chapter marks
-and the Whisper check all rely on that).  The signal is built once from a
-list of pieces; nothing here holds several copies of the episode.
+and the Whisper check all rely on that).  The signal is allocated once and
+each clip copied into it; nothing here holds several copies of the episode.
 """
 
 from __future__ import annotations
 
 import logging
+import wave
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -109,6 +110,21 @@ def _pause_before(turn: Turn, sentence_index: int, chapter_turns: set[int], paus
     return pauses.turn_pause_ms
 
 
+def _allocate(clips: Sequence[Path], pauses_ms: Sequence[int]) -> tuple[int, np.ndarray]:
+    """The episode's rate (the first clip's) and room for all of it, from the clips' WAV headers."""
+    rate = 0
+    bound = 0
+    for clip, pause_ms in zip(clips, pauses_ms, strict=True):
+        try:
+            with wave.open(str(clip), "rb") as w:
+                clip_rate, frames = w.getframerate(), w.getnframes()
+        except (OSError, EOFError, wave.Error) as exc:
+            raise SynthesisError(f"clip {Path(clip).name} cannot be read: {exc}") from None
+        rate = rate or clip_rate
+        bound += rate * pause_ms // 1000 + -(-frames * rate // clip_rate) + 1
+    return rate, np.empty(bound + rate * TAIL_MS // 1000, dtype="<i2")
+
+
 def assemble(turns: Sequence[Turn], chapters: Sequence[Chapter], clips: Sequence[Path],
              pauses: Pauses, word_offsets: Sequence[Sequence[int]] | None = None) -> Assembly:
     """Join one clip per sentence (in turn order) with pauses between them.
@@ -121,36 +137,40 @@ def assemble(turns: Sequence[Turn], chapters: Sequence[Chapter], clips: Sequence
         raise SynthesisError(f"expected {expected} clips, got {len(clips)}")
     offsets_iter = iter(word_offsets or [()] * expected)
     chapter_turns = {c.turn_index for c in chapters}
-    pieces: list[np.ndarray] = []
+    pause_before = [_pause_before(turn, s_index, chapter_turns, pauses)
+                    for turn in turns for s_index in range(len(turn.sentences))]
+    pause_before[:1] = [LEAD_IN_MS]
+    # The episode is allocated once, as long as the clips untrimmed and the
+    # pauses make it, and each trimmed clip is copied into place and let
+    # go: the signal never exists twice, and the pages past its end (the
+    # engine's trimmed silence) are never written, so never resident.
+    rate, signal = _allocate(clips, pause_before)
     timings: list[SentenceTiming] = []
     turn_starts: list[int] = []
-    rate = 0
     cursor = 0  # samples so far
-    clip_iter = iter(clips)
+    clip_iter, pause_iter = iter(clips), iter(pause_before)
     for turn in turns:
         for s_index, text in enumerate(turn.sentences):
-            clip = next(clip_iter)
+            clip, pause_ms = next(clip_iter), next(pause_iter)
             segment = AudioSegment.from_wav(clip)
             clip_rate = segment.frame_rate
-            if rate and segment.frame_rate != rate:
+            if segment.frame_rate != rate:
                 segment = segment.set_frame_rate(rate)
-            rate = rate or segment.frame_rate
-            pause_ms = LEAD_IN_MS if cursor == 0 else _pause_before(turn, s_index, chapter_turns, pauses)
             if s_index == 0:
                 turn_starts.append(cursor)
-            silence = np.zeros(rate * pause_ms // 1000, dtype="<i2")
+            start = cursor + rate * pause_ms // 1000
+            signal[cursor:start] = 0
             speech, first_sample = _trimmed(segment)
-            pieces += [silence, speech]
-            start = cursor + len(silence)
             cursor = start + len(speech)
+            signal[start:cursor] = speech
             words = _word_starts(clip, next(offsets_iter), first_sample, len(speech), rate, start * 1000 // rate,
                                  clip_rate)
             timings.append(SentenceTiming(turn.index, s_index, turn.speaker_id, text,
                                           start_ms=start * 1000 // rate, end_ms=cursor * 1000 // rate,
                                           word_starts_ms=words))
-    pieces.append(np.zeros(rate * TAIL_MS // 1000, dtype="<i2"))
-    signal = np.concatenate(pieces)
-    del pieces
+    end = cursor + rate * TAIL_MS // 1000
+    signal[cursor:end] = 0
+    signal = signal[:end]
     log.info("assembled %d sentences, %.1f s at %d Hz", len(timings), len(signal) / rate, rate)
     return Assembly(samples=signal, rate_hz=rate, sentences=tuple(timings), turn_starts=tuple(turn_starts))
 
