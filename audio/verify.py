@@ -201,6 +201,8 @@ def _longest_deletion(indices: Sequence[int], a: al.Alignment) -> int:
 def evaluate(turns: Sequence[RefTurn], chapters: Sequence[RefChapter], heard: Recognition,
              thresholds: Thresholds = Thresholds(), audio: str = "") -> FidelityReport:
     """Score *heard* against the reference turns and chapters."""
+    import jiwer
+
     ref = al.reference_tokens([t.text for t in turns])
     if not ref:
         raise VerifyError("the reference transcript has no words")
@@ -252,8 +254,6 @@ def evaluate(turns: Sequence[RefTurn], chapters: Sequence[RefChapter], heard: Re
     speakers: dict[str, list[int]] = {}
     for index, turn in enumerate(turns):
         speakers.setdefault(turn.speaker, []).extend(by_turn.get(index, []))
-    import jiwer
-
     overall = jiwer.process_words(" ".join(r.text for r in ref), " ".join(hyp_words) or "")
     overall_score = Score(len(ref), overall.substitutions, overall.deletions, overall.insertions)
     notes = [] if chapters else ["the audio has no chapters: chapter timing not checked"]
