@@ -117,7 +117,6 @@ class LoudnessMeter:
         self.k_weighting = Biquads(k_weighting_sos(rate_hz), rate_hz)
         self.energies: list[np.ndarray] = []
         self.carry = np.zeros(0)
-        self.true_peak = true_peak
         self.tail = np.zeros(0, dtype=np.float32)  # context for the interpolation filter
         # The true peak (4x oversampling, the costlier half) runs on another
         # thread while this one K-weights the next chunk; numpy releases the GIL.

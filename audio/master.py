@@ -78,10 +78,10 @@ class Mastered:
 def join_offsets(frames: list[int], rate_hz: int = OUTPUT_RATE_HZ) -> list[int]:
     """Where each part's first input sample is heard in the joined MP3, in ms.
 
-    Every part is its own LAME stream: its audio starts ENCODER_DELAY_SAMPLES
-    into its frames.  Players skip that delay once, at the start of the file
-    (the joined file's LAME tag says so); later parts keep theirs, so part k
-    starts exactly where the frames before it end.
+    Every part is its own LAME stream: its audio starts after the encoder's
+    delay into its frames.  Players skip that delay once, at the start of
+    the file (the joined file's LAME tag says so); later parts keep theirs,
+    so part k starts exactly where the frames before it end.
     """
     offsets, total = [], 0
     for n in frames:

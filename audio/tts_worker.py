@@ -21,8 +21,9 @@ import tempfile
 import time
 import wave
 
-# One save_to_file + runAndWait per file: queuing several before one
-# runAndWait wrote only the first (seen here with pyttsx3 2.99).
+# One save_to_file + runAndWait per file (queuing several before one
+# runAndWait wrote only the first, pyttsx3 2.99); a job whose child wrote
+# no valid WAV is tried again in a new child, this many times in all.
 _ATTEMPTS = 3
 _CHILD_TIMEOUT_S = 15  # one sentence takes well under a second
 _POLL_S = 0.001  # how often to look whether espeak-ng is done
