@@ -19,6 +19,7 @@ from .errors import ManifestError
 log = logging.getLogger(__name__)
 
 ROLES = ("host", "guest", "narrator")
+GENDERS = ("female", "male")  # what a voice is chosen by; never guessed from a name
 
 # ISO 639-1 -> ISO 639-2/B, which ID3 COMM/USLT/TLAN want.
 _LANG3 = {"en": "eng", "fr": "fre", "de": "ger", "es": "spa", "it": "ita", "pt": "por",
@@ -34,6 +35,7 @@ class Speaker:
     rate_wpm: int = 160
     role: str = "guest"
     word_gap_ms: int = 40
+    gender: str = ""  # "female", "male" or "" (not said): default voices honour it
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "episode": {"title": str, "show": str, "author": str, "date": (str, _dt.date),
                 "language": str, "description": str, "genre": str, "narrator": str},
     "speaker": {"id": str, "name": str, "labels": list, "voice": str, "rate_wpm": int, "role": str,
-                "word_gap_ms": int},
+                "word_gap_ms": int, "gender": str},
     "render": {"sentence_pause_ms": int, "turn_pause_ms": int, "chapter_pause_ms": int,
                "target_lufs": (int, float), "true_peak_dbtp": (int, float), "bitrate_kbps": int},
 }
@@ -134,8 +136,11 @@ def _speaker(raw: dict[str, Any], n: int, source: str) -> Speaker:
     gap = raw.get("word_gap_ms", 40)
     if not 0 <= gap <= 500:
         raise ManifestError(f"{where}: word_gap_ms {gap} is outside 0..500")
+    gender = raw.get("gender", "")
+    if gender and gender not in GENDERS:
+        raise ManifestError(f"{where}: gender {gender!r} is not one of {', '.join(GENDERS)}")
     return Speaker(id=raw["id"], name=name, labels=labels, voice=raw["voice"],
-                   rate_wpm=rate, role=role, word_gap_ms=gap)
+                   rate_wpm=rate, role=role, word_gap_ms=gap, gender=gender)
 
 
 def manifest_from_dict(data: dict[str, Any], *, source: str = "manifest") -> Manifest:

@@ -84,8 +84,14 @@ def _synthesiser(options: RenderOptions) -> Synthesizer:
 
 
 def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(),
-           progress: Progress | None = None) -> RenderResult:
-    """Render *episode* to the MP3 *dest*; return what was made and measured."""
+           progress: Progress | None = None, synthesizer: Synthesizer | None = None) -> RenderResult:
+    """Render *episode* to the MP3 *dest*; return what was made and measured.
+
+    A caller rendering many episodes passes its own *synthesizer* (and
+    closes it when done), so that its speech workers and their cache are
+    reused from one episode to the next; *options*' speech settings are
+    then the synthesizer's own.
+    """
     dest = Path(dest)
     if dest.exists() and dest.is_dir():
         raise OutputError(f"{dest} is a folder; give an .mp3 file name")
@@ -109,7 +115,8 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
     preload.start()
     part = _temporary_beside(dest)
     try:
-        with _synthesiser(options) as synth:
+        owned = synthesizer is None
+        with _synthesiser(options) if owned else contextlib.nullcontext(synthesizer) as synth:
             clips = synth.synthesise(jobs, progress=tick("speech", len(jobs)))
             preload.join()
             from .assemble import assemble, chapter_marks, moved

@@ -307,6 +307,15 @@ def word_marks(path: Path) -> tuple[tuple[int, int], ...]:
     return ()
 
 
+def engines_fingerprint(voices: Sequence[str]) -> str:
+    """What the speech of *voices* depends on besides the text: engine, version, voice.
+
+    A catalogue uses it to tell whether an episode rendered earlier would
+    sound the same today.
+    """
+    return json.dumps([ENGINE, f"{metadata.version('pyttsx3')}/{tools.espeak_version()}", sorted(set(voices))])
+
+
 def default_cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
