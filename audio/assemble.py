@@ -3,8 +3,11 @@
 Clips are trimmed of the engine's own leading and trailing silence so that
 the pauses we add are the pauses a listener hears, and so that each
 sentence's start time is where its first sound is (captions, chapter marks
-and the Whisper check all rely on that).  The signal is allocated once and
-each clip copied into it; nothing here holds several copies of the episode.
+and the Whisper check all rely on that).  Engines speak at different rates
+(espeak-ng and Piper 22.05 kHz, hibari 24 kHz): the episode takes the
+highest, and other clips go through FFmpeg's band-limited resampler.  The
+signal is allocated once and each clip copied into it; nothing here holds
+several copies of the episode.
 """
 
 from __future__ import annotations
@@ -16,12 +19,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from pydub import AudioSegment
 
+from .engines.clip import read_marks, resampled, to_int16
 from .errors import SynthesisError
 from .manifest import Pauses
 from .parse import Chapter, Turn
-from .speak import word_marks
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +68,22 @@ class Assembly:
         return round(len(self.samples) * 1000 / self.rate_hz)
 
 
-def _trimmed(segment: AudioSegment) -> tuple[np.ndarray, int]:
+def _read(clip: Path, rate: int) -> tuple[np.ndarray, int]:
+    """A clip's samples at the episode's *rate*, and the rate it was spoken at."""
+    with wave.open(str(clip), "rb") as w:
+        clip_rate = w.getframerate()
+        samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    if clip_rate != rate:
+        samples = to_int16(resampled(samples.astype(np.float32) / 32768.0, clip_rate, rate))
+    return samples, clip_rate
+
+
+def _trimmed(samples: np.ndarray, rate: int) -> tuple[np.ndarray, int]:
     """The clip without the engine's silence, and the sample it now starts at."""
-    samples = np.frombuffer(segment.raw_data, dtype="<i2")
     loud = np.flatnonzero(np.abs(samples.astype(np.int32)) >= TRIM_THRESHOLD)
     if loud.size == 0:
         return samples, 0
-    margin = segment.frame_rate * TRIM_MARGIN_MS // 1000
+    margin = rate * TRIM_MARGIN_MS // 1000
     first = max(0, loud[0] - margin)
     return samples[first: loud[-1] + margin + 1], first
 
@@ -85,7 +96,7 @@ def _word_starts(clip: Path, offsets: Sequence[int], first_sample: int, kept: in
     that has no mark of its own (a respelling split it, or espeak-ng merged
     it with its neighbour) is placed between the marks around it.
     """
-    marks = word_marks(clip)
+    marks = read_marks(clip)
     if not marks or not offsets:
         return ()
     # espeak-ng also reports a word at position 0 at some clause starts and
@@ -111,17 +122,17 @@ def _pause_before(turn: Turn, sentence_index: int, chapter_turns: set[int], paus
 
 
 def _allocate(clips: Sequence[Path], pauses_ms: Sequence[int]) -> tuple[int, np.ndarray]:
-    """The episode's rate (the first clip's) and room for all of it, from the clips' WAV headers."""
-    rate = 0
-    bound = 0
-    for clip, pause_ms in zip(clips, pauses_ms, strict=True):
+    """The episode's rate (the highest of its clips') and room for all of it, from the clips' WAV headers."""
+    headers = []
+    for clip in clips:
         try:
             with wave.open(str(clip), "rb") as w:
-                clip_rate, frames = w.getframerate(), w.getnframes()
+                headers.append((w.getframerate(), w.getnframes()))
         except (OSError, EOFError, wave.Error) as exc:
             raise SynthesisError(f"clip {Path(clip).name} cannot be read: {exc}") from None
-        rate = rate or clip_rate
-        bound += rate * pause_ms // 1000 + -(-frames * rate // clip_rate) + 1
+    rate = max(r for r, _ in headers)
+    bound = sum(rate * pause_ms // 1000 + -(-frames * rate // clip_rate) + 1
+                for (clip_rate, frames), pause_ms in zip(headers, pauses_ms, strict=True))
     return rate, np.empty(bound + rate * TAIL_MS // 1000, dtype="<i2")
 
 
@@ -152,15 +163,12 @@ def assemble(turns: Sequence[Turn], chapters: Sequence[Chapter], clips: Sequence
     for turn in turns:
         for s_index, text in enumerate(turn.sentences):
             clip, pause_ms = next(clip_iter), next(pause_iter)
-            segment = AudioSegment.from_wav(clip)
-            clip_rate = segment.frame_rate
-            if segment.frame_rate != rate:
-                segment = segment.set_frame_rate(rate)
+            samples, clip_rate = _read(clip, rate)
             if s_index == 0:
                 turn_starts.append(cursor)
             start = cursor + rate * pause_ms // 1000
             signal[cursor:start] = 0
-            speech, first_sample = _trimmed(segment)
+            speech, first_sample = _trimmed(samples, rate)
             cursor = start + len(speech)
             signal[start:cursor] = speech
             words = _word_starts(clip, next(offsets_iter), first_sample, len(speech), rate, start * 1000 // rate,

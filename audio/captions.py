@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # numpy and pydub stay unloaded until the render needs them
+if TYPE_CHECKING:  # numpy stays unloaded until the render needs it
     from .assemble import SentenceTiming
 
 MAX_LINE_CHARS = 42

@@ -87,7 +87,8 @@ def render(
     transcript: Annotated[Path, typer.Argument(help="Speaker-labelled transcript (UTF-8 text).")] = SEED,
     manifest: Annotated[Optional[Path], typer.Option("--manifest", "-m", help="Episode manifest (TOML); default: TRANSCRIPT with .toml, if present.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="MP3 to write.")] = DEFAULT_OUT,
-    voice: Annotated[list[str], typer.Option("--voice", help="Override a voice: SPEAKER=VOICE (repeatable).")] = [],
+    voice: Annotated[list[str], typer.Option("--voice", help="Override a voice: SPEAKER=ENGINE:VOICE (repeatable).")] = [],
+    engine: Annotated[Optional[str], typer.Option("--engine", help="Put every speaker on one engine's voices: hibari, piper or pyttsx3.")] = None,
     id3v2: Annotated[int, typer.Option("--id3v2", help="ID3v2 version: 3 (most compatible) or 4.")] = 3,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Where synthesised sentences are cached.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Synthesise everything afresh.")] = False,
@@ -97,7 +98,7 @@ def render(
 ) -> None:
     """Render TRANSCRIPT to a tagged, chaptered MP3, with captions, chapters, transcript, feed and player beside it.
 
-    Example: episode render seeds/flashpoint-iran-zelin.txt -o output/episode.mp3 --voice zelin=gmw/en-gb-x-rp+m1
+    Example: episode render seeds/flashpoint-iran-zelin.txt -o output/episode.mp3 --voice zelin=pyttsx3:gmw/en-gb-x-rp+m1
     """
     from .episode import load_episode
     from .publish import FORMATS, publish
@@ -110,7 +111,7 @@ def render(
     if unknown:
         raise _fail(f"--skip takes one of {', '.join(FORMATS)}, not {unknown[0]!r}")
     formats = () if no_sidecars else tuple(f for f in FORMATS if f not in skip)
-    episode = load_episode(transcript, manifest, voices=_parse_voices(voice))
+    episode = load_episode(transcript, manifest, voices=_parse_voices(voice), engine=engine)
     options = RenderOptions(id3_version=id3v2, cache_dir=cache_dir, use_cache=not no_cache)
     with _progress_bar() as progress:
         result = render_episode(episode, out, options, progress)
@@ -126,18 +127,22 @@ def render(
 def inspect(
     transcript: Annotated[Path, typer.Argument(help="Speaker-labelled transcript.")] = SEED,
     manifest: Annotated[Optional[Path], typer.Option("--manifest", "-m", help="Episode manifest (TOML).")] = None,
+    engine: Annotated[Optional[str], typer.Option("--engine", help="Show the voices and lexicon one engine would use.")] = None,
 ) -> None:
     """Show turns, speakers, voices and chapters without rendering.
 
     Example: episode inspect seeds/flashpoint-iran-zelin.txt
     """
+    from .engines import canonical
     from .episode import load_episode
     from .lexicon import spoken_text
 
-    episode = load_episode(transcript, manifest)
+    episode = load_episode(transcript, manifest, engine=engine)
     typer.echo("Speakers:")
     for s in episode.manifest.speakers:
-        typer.echo(f"  {s.id:<12} {s.name:<20} {s.role:<8} {s.voice} @ {s.rate_wpm} wpm")
+        pace = f"{s.rate_wpm} wpm" if canonical(s.voice).startswith("pyttsx3:") else f"speed {s.speed:g}"
+        pitch = f", {s.pitch_st:+g} st" if s.pitch_st else ""
+        typer.echo(f"  {s.id:<12} {s.name:<20} {s.role:<8} {canonical(s.voice)} @ {pace}{pitch}")
     typer.echo("Chapters:")
     for c in episode.chapters:
         typer.echo(f"  {c.index + 1:>2}. {c.title}  (turn {c.turn_index + 1})")
@@ -146,23 +151,36 @@ def inspect(
         kind = " (narration)" if t.narration else ""
         typer.echo(f"  {t.index + 1:>3}. line {t.line_no}: {episode.speaker(t.speaker_id).name}{kind}, "
                    f"{len(t.sentences)} sentences: {t.text[:70]}")
-        spoken = spoken_text(t.text, episode.manifest.lexicon)
+        spoken = spoken_text(t.text, episode.lexicon_of(t.speaker_id))
         if spoken != " ".join(t.text.split()):
             typer.echo(f"       spoken: {spoken[:70]}")
 
 
 @app.command()
 @domain_errors
-def voices() -> None:
-    """List the installed espeak-ng voices and variants.
+def voices(
+    engine: Annotated[Optional[str], typer.Option("--engine", help="List only this engine's voices.")] = None,
+) -> None:
+    """List every engine's voices: engine, id, language, accent, gender, sample rate, licence, installed.
 
-    Example: episode voices
+    A voice is named ENGINE:VOICE in manifests and with --voice; a bare espeak-ng id means pyttsx3.
+
+    Example: episode voices --engine piper
     """
-    from .voices import installed_variants, installed_voices
+    from . import engines
+    from .engines import pyttsx3
 
-    for v in installed_voices():
-        typer.echo(f"{v.id:<28} {v.name}")
-    typer.echo("Variants (append as VOICE+VARIANT): " + " ".join(installed_variants()))
+    names = [engine] if engine else list(engines.ENGINES)
+    for name in names:
+        module = engines.engine(name)
+        listed = module.voices()
+        typer.echo(f"{name}: {len(listed)} voices; licence: {module.LICENCE}")
+        for v in listed:
+            state = "installed" if v.installed else "not installed"
+            typer.echo(f"  {v.name:<34} {v.language:<8} {v.accent[:24]:<24} {v.gender or '-':<7} "
+                       f"{v.sample_rate_hz:>6} Hz  {state}  ({v.source})")
+        if name == "pyttsx3":
+            typer.echo("  variants (append as VOICE+VARIANT): " + " ".join(n for n, _ in pyttsx3.variants()))
 
 
 @app.command()

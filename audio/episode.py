@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .errors import InputError
+from .engines import ENGINES, canonical, parse_voice
+from .errors import InputError, VoiceError
 from .lexicon import spoken_text, word_offsets
 from .manifest import Manifest, Metadata, Speaker, load_manifest, manifest_beside
 from .parse import Chapter, Turn, decode_text, parse_transcript
@@ -39,22 +40,32 @@ class Episode:
         """(speaker name, written text) per turn."""
         return [(self.speaker(t.speaker_id).name, t.text) for t in self.turns]
 
+    def lexicon_of(self, speaker_id: str) -> tuple[tuple[str, str], ...]:
+        """The lexicon as the speaker's engine takes it (its own entries over everyone's)."""
+        return self.manifest.lexicon_for(parse_voice(self.speaker(speaker_id).voice).engine)
+
     def speech_jobs(self) -> list[SpeechJob]:
-        """One job per sentence, in order, with the lexicon applied."""
+        """One job per sentence, in order, with the speaker's engine's lexicon applied."""
         jobs = []
         for turn in self.turns:
             speaker = self.speaker(turn.speaker_id)
+            lexicon = self.lexicon_of(speaker.id)
             for sentence in turn.sentences:
-                jobs.append(SpeechJob(text=spoken_text(sentence, self.manifest.lexicon),
-                                      voice=speaker.voice, rate_wpm=speaker.rate_wpm,
-                                      word_gap_ms=speaker.word_gap_ms))
+                jobs.append(SpeechJob(text=spoken_text(sentence, lexicon), voice=canonical(speaker.voice),
+                                      rate_wpm=speaker.rate_wpm, word_gap_ms=speaker.word_gap_ms,
+                                      speed=speaker.speed, pitch_st=speaker.pitch_st))
         return jobs
 
     def word_offsets(self) -> list[tuple[int, ...]]:
         """Per sentence (in speech_jobs order): where each written word starts in the spoken text."""
-        return [word_offsets(sentence, self.manifest.lexicon) for turn in self.turns for sentence in turn.sentences]
+        return [word_offsets(sentence, self.lexicon_of(turn.speaker_id))
+                for turn in self.turns for sentence in turn.sentences]
+
+    def engines(self) -> set[str]:
+        return {parse_voice(s.voice).engine for s in self.manifest.speakers}
 
     def check_voices(self) -> None:
+        """Refuse, before anything is spoken, a voice that cannot be spoken offline here."""
         for speaker in self.manifest.speakers:
             check_voice(speaker.voice)
 
@@ -80,8 +91,13 @@ def _inferred_manifest(path: Path, speakers: tuple[Speaker, ...]) -> Manifest:
 
 
 def load_episode(transcript: Path, manifest: Path | None = None, *,
-                 voices: dict[str, str] | None = None, find_manifest: bool = True) -> Episode:
-    """Read and parse a transcript with its manifest (given, beside it, or inferred)."""
+                 voices: dict[str, str] | None = None, find_manifest: bool = True,
+                 engine: str | None = None) -> Episode:
+    """Read and parse a transcript with its manifest (given, beside it, or inferred).
+
+    *engine* puts every speaker on that engine (``--engine``); *voices*
+    (``--voice SPEAKER=VOICE``) then overrides single speakers.
+    """
     transcript = Path(transcript)
     text = read_transcript_file(transcript)
     if manifest is None and find_manifest:
@@ -93,6 +109,10 @@ def load_episode(transcript: Path, manifest: Path | None = None, *,
     else:
         parsed = parse_transcript(text)
         man = _inferred_manifest(transcript, parsed.speakers)
+    if engine is not None:
+        if engine not in ENGINES:
+            raise VoiceError(f"unknown speech engine {engine!r} (engines: {', '.join(ENGINES)})")
+        man = replace(man, speakers=assign_default_voices(man.speakers, engine))
     if voices:
         man = man.with_voices(voices)
     log.info("parsed %d turns, %d chapters from %s", len(parsed.turns), len(parsed.chapters), transcript)

@@ -29,6 +29,10 @@ class VoiceError(InputError):
     """A voice is not installed or a speaker has no usable voice."""
 
 
+class EngineMissingError(VoiceError, ModuleNotFoundError):
+    """A speech engine's Python package is not installed (the message says what to install)."""
+
+
 class ToolMissingError(EpisodeError, FileNotFoundError):
     """An external program (espeak-ng, ffmpeg, ffprobe) is not installed."""
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .engines import ENGINES
 from .errors import ManifestError
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,27 @@ class Speaker:
     role: str = "guest"
     word_gap_ms: int = 40
     gender: str = ""  # "female", "male" or "" (not said): default voices honour it
+    speed: float = 1.0  # neural engines: 1 is the voice's own pace (pyttsx3 takes rate_wpm)
+    pitch_st: float = 0.0  # neural engines: semitones up or down, so one model can voice two people
+    voices: tuple[tuple[str, str], ...] = ()  # (engine, voice) to use with `--engine ENGINE`
+
+    def voice_for(self, engine: str) -> str | None:
+        return dict(self.voices).get(engine)
+
+
+@dataclass(frozen=True)
+class Pronunciation:
+    """One lexicon entry: how to say a written word, for every engine or for one.
+
+    A respelling is text the engine reads instead of the word; an IPA
+    pronunciation is given to each engine in its own form (espeak-ng's
+    ``[[...]]`` phonemes, Piper's espeak phonemes, hibari's ``/.../``).
+    """
+
+    word: str
+    respelling: str = ""
+    ipa: str = ""
+    engine: str = ""  # "" for every engine
 
 
 @dataclass(frozen=True)
@@ -70,7 +92,7 @@ class Manifest:
     speakers: tuple[Speaker, ...]
     narrator: str | None = None
     chapter_titles: tuple[tuple[int, str], ...] = ()
-    lexicon: tuple[tuple[str, str], ...] = ()
+    lexicon: tuple[Pronunciation, ...] = ()
     pauses: Pauses = field(default_factory=Pauses)
     target_lufs: float = -16.0
     true_peak_dbtp: float = -1.0
@@ -83,6 +105,17 @@ class Manifest:
         known = ", ".join(s.id for s in self.speakers)
         raise ManifestError(f"unknown speaker {speaker_id!r} (known: {known})")
 
+    def lexicon_for(self, engine: str) -> tuple[tuple[str, str], ...]:
+        """(written word, what *engine* is given instead): its own entries over everyone's."""
+        from .engines import engine as engine_module
+
+        chosen: dict[str, Pronunciation] = {}
+        for entry in self.lexicon:
+            if entry.engine in ("", engine) and (entry.engine or entry.word not in chosen):
+                chosen[entry.word] = entry
+        module = engine_module(engine) if any(e.ipa for e in chosen.values()) else None
+        return tuple((w, e.respelling or module.phonemes(w, e.ipa)) for w, e in chosen.items())
+
     def with_voices(self, overrides: dict[str, str]) -> Manifest:
         """A copy with some speakers' voices replaced (``--voice id=voice``)."""
         speakers = list(self.speakers)
@@ -93,7 +126,7 @@ class Manifest:
                 known = ", ".join(s.id for s in speakers)
                 raise ManifestError(f"--voice names unknown speaker {key!r} (known: {known})")
             for i in matches:
-                speakers[i] = replace(speakers[i], voice=voice)
+                speakers[i] = replace(speakers[i], voice=voice, pitch_st=0.0)  # the voice as it is
         return replace(self, speakers=tuple(speakers))
 
 
@@ -103,7 +136,8 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "episode": {"title": str, "show": str, "author": str, "date": (str, _dt.date),
                 "language": str, "description": str, "genre": str, "narrator": str},
     "speaker": {"id": str, "name": str, "labels": list, "voice": str, "rate_wpm": int, "role": str,
-                "word_gap_ms": int, "gender": str},
+                "word_gap_ms": int, "gender": str, "speed": (int, float), "pitch_st": (int, float),
+                "voices": dict},
     "render": {"sentence_pause_ms": int, "turn_pause_ms": int, "chapter_pause_ms": int,
                "target_lufs": (int, float), "true_peak_dbtp": (int, float), "bitrate_kbps": int},
 }
@@ -139,8 +173,37 @@ def _speaker(raw: dict[str, Any], n: int, source: str) -> Speaker:
     gender = raw.get("gender", "")
     if gender and gender not in GENDERS:
         raise ManifestError(f"{where}: gender {gender!r} is not one of {', '.join(GENDERS)}")
+    speed = float(raw.get("speed", 1.0))
+    if not 0.5 <= speed <= 2.0:
+        raise ManifestError(f"{where}: speed {speed:g} is outside 0.5..2")
+    pitch = float(raw.get("pitch_st", 0.0))
+    if not -12 <= pitch <= 12:
+        raise ManifestError(f"{where}: pitch_st {pitch:g} is outside -12..12 semitones")
+    alternatives = raw.get("voices", {})
+    for engine, voice in alternatives.items():
+        if engine not in ENGINES or not isinstance(voice, str) or not voice:
+            raise ManifestError(f"{where}: voices maps an engine ({', '.join(ENGINES)}) to one of its voices, "
+                                f"not {engine!r} = {voice!r}")
     return Speaker(id=raw["id"], name=name, labels=labels, voice=raw["voice"],
-                   rate_wpm=rate, role=role, word_gap_ms=gap, gender=gender)
+                   rate_wpm=rate, role=role, word_gap_ms=gap, gender=gender, speed=speed, pitch_st=pitch,
+                   voices=tuple((e, v if ":" in v else f"{e}:{v}") for e, v in alternatives.items()))
+
+
+def _lexicon(table: dict[str, Any], source: str, engine: str = "") -> list[Pronunciation]:
+    """``word = "respelling"``, ``word = { ipa = "..." }``, and ``[lexicon.ENGINE]`` tables of those."""
+    where = f"{source}: [lexicon{'.' + engine if engine else ''}]"
+    out = []
+    for word, value in table.items():
+        if not engine and word in ENGINES and isinstance(value, dict) and "ipa" not in value:
+            out += _lexicon(value, source, word)
+        elif isinstance(value, str) and value.strip():
+            out.append(Pronunciation(word, respelling=value, engine=engine))
+        elif isinstance(value, dict) and set(value) == {"ipa"} and isinstance(value["ipa"], str) \
+                and value["ipa"].strip():
+            out.append(Pronunciation(word, ipa=value["ipa"].strip(), engine=engine))
+        else:
+            raise ManifestError(f"{where}: {word!r} must map to a respelling (a string) or {{ ipa = \"...\" }}")
+    return out
 
 
 def manifest_from_dict(data: dict[str, Any], *, source: str = "manifest") -> Manifest:
@@ -173,9 +236,7 @@ def manifest_from_dict(data: dict[str, Any], *, source: str = "manifest") -> Man
     if min(pauses.sentence_pause_ms, pauses.turn_pause_ms, pauses.chapter_pause_ms) < 0:
         raise ManifestError(f"{source}: pauses cannot be negative")
 
-    lexicon = data.get("lexicon", {})
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in lexicon.items()):
-        raise ManifestError(f"{source}: [lexicon] maps words to respellings, both strings")
+    lexicon = _lexicon(data.get("lexicon", {}), source)
     titles_raw = data.get("chapter_titles", {})
     try:
         titles = tuple(sorted((int(k), str(v)) for k, v in titles_raw.items()))
@@ -189,7 +250,7 @@ def manifest_from_dict(data: dict[str, Any], *, source: str = "manifest") -> Man
                         description=episode.get("description", ""),
                         genre=episode.get("genre", "Podcast"))
     return Manifest(metadata=metadata, speakers=speakers, narrator=narrator,
-                    chapter_titles=titles, lexicon=tuple(lexicon.items()), pauses=pauses,
+                    chapter_titles=titles, lexicon=tuple(lexicon), pauses=pauses,
                     target_lufs=float(render.get("target_lufs", -16.0)),
                     true_peak_dbtp=float(render.get("true_peak_dbtp", -1.0)),
                     bitrate_kbps=render.get("bitrate_kbps", 64))

@@ -39,7 +39,7 @@ class RenderOptions:
     cache_dir: Path | None = None  # None: the user's cache folder
     use_cache: bool = True
     workers: int | None = None
-    tts_command: tuple[str, ...] | None = None  # the speech worker to run (default: audio.tts_worker)
+    tts_command: tuple[str, ...] | None = None  # the speech worker to run, engine appended (default: audio.engines.worker)
     tts_timeout_s: float | None = None  # per batch of sentences, before it counts as hung
 
 
@@ -95,10 +95,9 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
     dest = Path(dest)
     if dest.exists() and dest.is_dir():
         raise OutputError(f"{dest} is a folder; give an .mp3 file name")
-    tools.require("espeak-ng")
     tools.require("ffmpeg")
     tools.require("ffprobe")
-    episode.check_voices()
+    episode.check_voices()  # each engine checks what it needs: espeak-ng, its package, its model
     jobs = episode.speech_jobs()
 
     def tick(stage: str, total: int) -> Callable[[int], None]:
@@ -160,7 +159,7 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
 
 
 def _import_later_stages() -> None:
-    """Load what comes after speech (numpy, pydub, mutagen, PyAV: about 0.15 s) while the workers speak."""
+    """Load what comes after speech (numpy, mutagen, PyAV: about 0.15 s) while the workers speak."""
     for name in _LATER_STAGES:
         try:
             importlib.import_module(name)

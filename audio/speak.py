@@ -1,11 +1,14 @@
-"""Stage 2: sentences -> validated WAV clips, in isolated worker processes.
+"""Stage 2: sentences -> validated WAV clips, spoken by engine workers.
 
-Every clip is checked after it is written (a RIFF/WAVE header whose sizes
-match the file, audible samples, a length plausible for its words); a clip
-that fails is re-made once in a fresh worker, then the render stops with
-a message naming the sentence.  Clips are kept in a content-addressed
-cache keyed by everything that changes the sound, so editing one answer
-re-synthesises only that answer.
+Each engine speaks in worker processes of its own (:mod:`audio.engines.worker`),
+started when first needed and kept for the synthesizer's life, so a neural
+voice is loaded once however many batches it speaks.  Every clip is
+checked after it is written (a RIFF/WAVE header whose sizes match the
+file, audible samples, a length plausible for its words); a clip that
+fails is re-made once in a fresh worker, then the render stops with a
+message naming the sentence.  Clips are kept in a content-addressed cache
+keyed by everything that changes the sound (engine, voice, model file,
+settings, text), so editing one answer re-synthesises only that answer.
 """
 
 from __future__ import annotations
@@ -15,22 +18,23 @@ import hashlib
 import json
 import logging
 import os
-import struct
+import select
 import subprocess
+import sys
 import tempfile
+import threading
+import time
 import wave
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
-from . import tools
+from . import engines
 from .errors import SynthesisError
-from .voices import worker_command
 
 log = logging.getLogger(__name__)
 
-ENGINE = "pyttsx3-espeak/5"  # bump when the worker changes how it speaks (invalidates the cache)
+KEY_VERSION = 6  # bump when what goes into a clip's key changes (invalidates the cache)
 MIN_SECONDS_PER_WORD = 0.04  # faster than any espeak-ng rate we accept (450 wpm = 0.13 s)
 MAX_SECONDS_PER_WORD = 2.5
 MIN_PEAK = 64  # of 32767: anything quieter is silence, not speech
@@ -39,13 +43,27 @@ MIN_PEAK = 64  # of 32767: anything quieter is silence, not speech
 @dataclass(frozen=True)
 class SpeechJob:
     text: str  # what the engine reads (after the lexicon)
-    voice: str
-    rate_wpm: int
-    word_gap_ms: int = 0  # silence between words: 40 ms took tiny.en from 18% to 9% WER
+    voice: str  # ENGINE:VOICE; a bare espeak-ng id means pyttsx3
+    rate_wpm: int = 160  # pyttsx3
+    word_gap_ms: int = 0  # pyttsx3: silence between words: 40 ms took tiny.en from 18% to 9% WER
+    speed: float = 1.0  # neural engines: 1 is the voice's own pace
+    pitch_st: float = 0.0  # neural engines: semitones up or down, for a second voice from one model
 
-    def key(self, engine_version: str) -> str:
-        blob = json.dumps([ENGINE, engine_version, self.voice, self.rate_wpm, self.word_gap_ms, self.text],
-                          ensure_ascii=False)
+    @property
+    def spec(self) -> engines.VoiceSpec:
+        return engines.parse_voice(self.voice)
+
+    def settings(self) -> dict:
+        """The settings the job's engine speaks with (only those go into its key)."""
+        return {name: getattr(self, name) for name in engines.engine(self.spec.engine).SETTINGS}
+
+    def request(self, path: Path) -> dict:
+        return {"text": self.text, "voice": self.spec.voice, "path": str(path), **self.settings()}
+
+    def key(self, fingerprint: str) -> str:
+        spec = self.spec
+        blob = json.dumps([KEY_VERSION, spec.engine, spec.voice, fingerprint, self.settings(), self.text],
+                          ensure_ascii=False, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -56,20 +74,93 @@ class SynthesisStats:
     retried: int
 
 
+def worker_command() -> list[str]:
+    """The speech worker, without its engine argument (the synthesizer appends it)."""
+    return [sys.executable, "-m", "audio.engines.worker"]
+
+
+class _Worker:
+    """One worker process of one engine, spoken to one request line at a time."""
+
+    def __init__(self, argv: list[str], threads: int) -> None:
+        env = {**os.environ, "EPISODE_ENGINE_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
+               "OPENBLAS_NUM_THREADS": str(threads)}
+        # stderr to a file: a long-lived worker's chatter would fill a pipe nobody reads
+        self._stderr = tempfile.TemporaryFile()
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=self._stderr, env=env)
+        except OSError as exc:
+            self._stderr.close()
+            raise SynthesisError(f"the speech worker could not start: {exc.strerror}") from None
+
+    def request(self, payload: dict, timeout_s: float) -> dict | str:
+        """The worker's answer, or a description of how it failed (it is then dead)."""
+        try:
+            self.proc.stdin.write(json.dumps(payload).encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError:
+            return self._crashed()
+        fd, buf = self.proc.stdout.fileno(), b""
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                self.kill()
+                return f"the speech worker hung (no answer in {timeout_s:.0f} s)"
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return self._crashed()
+            buf += chunk
+        try:
+            return json.loads(buf.split(b"\n", 1)[0])
+        except ValueError:
+            self.kill()
+            return "the speech worker answered something that is not JSON"
+
+    def _crashed(self) -> str:
+        try:
+            code = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            code = self.proc.returncode
+        self._stderr.seek(0)
+        tail = self._stderr.read().decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
+        self._stderr.close()
+        return f"the speech worker crashed (exit {code}): {tail[0]}"
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        if not self._stderr.closed:
+            self._stderr.close()
+
+    def close(self) -> None:
+        """Let an idle worker finish (end of input), or kill it if it does not."""
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self.kill()
+
+
 @dataclass
 class Synthesizer:
-    """Runs speech jobs in parallel worker processes with a clip cache.
+    """Runs speech jobs in parallel engine workers, with a clip cache.
 
     ``cache_dir=None`` keeps clips in a private temporary folder that is
-    removed by :meth:`close`.
+    removed by :meth:`close`, which also ends the workers.
     """
 
     cache_dir: Path | None = None
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    batch_size: int = 40  # at most this many sentences per worker process
-    timeout_s: float = 20.0  # per batch, plus timeout_per_job_s per job
+    batch_size: int = 40  # at most this many sentences per request to a worker
+    timeout_s: float = 20.0  # per request, plus timeout_per_job_s per job (a first request also loads the voice)
     timeout_per_job_s: float = 4.0
-    command: Sequence[str] = field(default_factory=worker_command)
+    command: Sequence[str] = field(default_factory=worker_command)  # the engine's name is appended
+    threads_per_worker: int = 1  # intra-op threads of a neural engine: workers are already one per core
 
     def __post_init__(self) -> None:
         self._tmp: tempfile.TemporaryDirectory | None = None
@@ -82,10 +173,21 @@ class Synthesizer:
                 self.root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise SynthesisError(f"cannot create cache folder {self.root}: {exc.strerror}") from None
-        self.engine_version = f"{metadata.version('pyttsx3')}/{tools.espeak_version()}"
         self.stats = SynthesisStats(0, 0, 0)
+        self._idle: dict[str, list[_Worker]] = {}
+        self._busy: set[_Worker] = set()
+        self._lock = threading.Lock()
+        self._fingerprints: dict[str, str] = {}
 
     def close(self) -> None:
+        with self._lock:
+            idle = [w for ws in self._idle.values() for w in ws]
+            busy = list(self._busy)
+            self._idle.clear()
+        for worker in busy:  # interrupted mid-request: nothing to wait for
+            worker.kill()
+        for worker in idle:
+            worker.close()
         if self._tmp is not None:
             self._tmp.cleanup()
 
@@ -95,8 +197,14 @@ class Synthesizer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def fingerprint(self, job: SpeechJob) -> str:
+        spec = job.spec
+        if spec.name not in self._fingerprints:
+            self._fingerprints[spec.name] = engines.engine(spec.engine).fingerprint(spec.voice)
+        return self._fingerprints[spec.name]
+
     def clip_path(self, job: SpeechJob) -> Path:
-        key = job.key(self.engine_version)
+        key = job.key(self.fingerprint(job))
         return self.root / key[:2] / f"{key}.wav"
 
     def synthesise(self, jobs: Sequence[SpeechJob],
@@ -126,70 +234,134 @@ class Synthesizer:
     def _run(self, items: list[tuple[Path, SpeechJob]], progress: Callable[[int], None] | None) -> int:
         if not items:
             return 0
-        batches = _balanced(items, self.workers, self.batch_size)
+        queue = _batches(items, self.workers, self.batch_size)
         retried = 0
-        with cf.ThreadPoolExecutor(max_workers=self.workers) as pool:
-            futures = {pool.submit(self._batch_with_retry, b): b for b in batches}
+
+        def next_batch() -> tuple[str, list] | None:
+            # a batch whose engine has a worker idle goes first: loading a
+            # neural voice costs as much as speaking a dozen sentences
+            with self._lock:
+                if not queue:
+                    return None
+                ready = next((b for b in queue if self._idle.get(b[0])), queue[0])
+                queue.remove(ready)
+                return ready
+
+        def runner() -> int:
+            done = 0
+            while (batch := next_batch()) is not None:
+                done += self._batch_with_retry(*batch)
+                if progress:
+                    progress(len(batch[1]))
+            return done
+
+        with cf.ThreadPoolExecutor(max_workers=min(self.workers, len(queue))) as pool:
+            futures = [pool.submit(runner) for _ in range(min(self.workers, len(queue)))]
             try:
                 for fut in cf.as_completed(futures):
                     retried += fut.result()
-                    if progress:
-                        progress(len(futures[fut]))
             except BaseException:
-                for f in futures:
-                    f.cancel()
+                with self._lock:
+                    queue.clear()  # the other runners stop after their current batch
                 raise
         return retried
 
-    def _batch_with_retry(self, batch: list[tuple[Path, SpeechJob]]) -> int:
-        failure = self._batch(batch)
+    def _checkout(self, engine: str) -> _Worker:
+        with self._lock:
+            idle = self._idle.get(engine)
+            worker = idle.pop() if idle else None
+        if worker is None:
+            worker = _Worker([*self.command, engine], self.threads_per_worker)
+        with self._lock:
+            self._busy.add(worker)
+        return worker
+
+    def _checkin(self, engine: str, worker: _Worker, healthy: bool) -> None:
+        with self._lock:
+            self._busy.discard(worker)
+            if healthy:
+                self._idle.setdefault(engine, []).append(worker)
+                return
+        worker.kill()
+
+    def _batch_with_retry(self, engine: str, batch: list[tuple[Path, SpeechJob]]) -> int:
+        failure = self._batch(engine, batch)
         if failure is None:
             return 0
         missing = [(p, j) for p, j in batch if not p.exists()]
         log.warning("speech worker: %s; retrying %d clip(s) in a fresh worker", failure, len(missing))
-        failure = self._batch(missing)
+        failure = self._batch(engine, missing, fresh=True)
         if failure is not None:
             raise SynthesisError(f"text-to-speech failed twice: {failure}")
         return len(missing)
 
-    def _batch(self, batch: list[tuple[Path, SpeechJob]]) -> str | None:
-        """Run one worker on *batch*; move good clips into place.
+    def _batch(self, engine: str, batch: list[tuple[Path, SpeechJob]], fresh: bool = False) -> str | None:
+        """Have one worker speak *batch*; move good clips into place.
 
         Returns None when every clip is good, else a description of the
-        first failure.
+        first failure; the worker is then let go, so a retry gets a fresh one.
         """
-        with tempfile.TemporaryDirectory(prefix="episode-tts-", dir=self.root) as tmp:
-            requests = [{"text": j.text, "voice": j.voice, "rate_wpm": j.rate_wpm, "word_gap_ms": j.word_gap_ms,
-                         "path": str(Path(tmp, f"{n}.wav"))} for n, (_, j) in enumerate(batch)]
-            timeout_s = self.timeout_s + self.timeout_per_job_s * len(batch)
-            try:
-                proc = subprocess.run(list(self.command), input=json.dumps({"jobs": requests}).encode(),
-                                      capture_output=True, timeout=timeout_s, check=False)
-            except subprocess.TimeoutExpired:
-                return f"the speech worker hung (no answer in {timeout_s:.0f} s)"
-            except OSError as exc:
-                return f"the speech worker could not start: {exc.strerror}"
-            problem = None
-            if proc.returncode != 0:
-                tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
-                problem = f"the speech worker crashed (exit {proc.returncode}): {tail[0]}"
-            for req, (dest, job) in zip(requests, batch, strict=True):
-                try:
-                    check_clip(Path(req["path"]), job.text)
-                except SynthesisError as exc:
-                    problem = problem or f"{exc} for {job.text[:60]!r} (voice {job.voice})"
-                    continue
-                _store(Path(req["path"]), dest)
-            return problem
+        if fresh:
+            worker = _Worker([*self.command, engine], self.threads_per_worker)
+            with self._lock:
+                self._busy.add(worker)
+        else:
+            worker = self._checkout(engine)
+        problem: str | None = None
+        try:
+            with tempfile.TemporaryDirectory(prefix="episode-tts-", dir=self.root) as tmp:
+                requests = [job.request(Path(tmp, f"{n}.wav")) for n, (_, job) in enumerate(batch)]
+                answer = worker.request({"jobs": requests}, self.timeout_s + self.timeout_per_job_s * len(batch))
+                if isinstance(answer, str):
+                    problem = answer
+                    answer = {}
+                errors = {r.get("path"): r.get("error") for r in answer.get("results", [])
+                          if isinstance(r, dict) and not r.get("ok")}
+                for req, (dest, job) in zip(requests, batch, strict=True):
+                    try:
+                        check_clip(Path(req["path"]), job.text)
+                    except SynthesisError as exc:
+                        reason = errors.get(req["path"]) or str(exc)
+                        problem = problem or f"{reason} for {job.text[:60]!r} (voice {job.spec.name})"
+                        continue
+                    _store(Path(req["path"]), dest)
+        except BaseException:
+            problem = "interrupted"
+            raise
+        finally:
+            self._checkin(engine, worker, healthy=problem is None)
+        return problem
+
+
+def _batches(items: list[tuple[Path, SpeechJob]], workers: int,
+             max_batch: int) -> list[tuple[str, list[tuple[Path, SpeechJob]]]]:
+    """Each engine's jobs in batches of about equal work, heaviest first.
+
+    An engine gets about two batches per worker's share of the work it
+    has, so the last batches to finish are small and every worker stays
+    busy, while an engine with little to say gets one batch (one worker
+    loading its voice, not all of them).
+    """
+    by_engine: dict[str, list[tuple[Path, SpeechJob]]] = {}
+    for item in items:
+        by_engine.setdefault(item[1].spec.engine, []).append(item)
+    total = sum(_work(j) for _, j in items)
+    out = []
+    for engine, mine in by_engine.items():
+        share = sum(_work(j) for _, j in mine) / total
+        count = max(1, min(len(mine), round(2 * workers * share)))
+        out += [(engine, b) for b in _balanced(mine, count, max_batch)]
+    out.sort(key=lambda b: -sum(_work(j) for _, j in b[1]))
+    return out
 
 
 def _balanced(items: list[tuple[Path, SpeechJob]], workers: int,
               max_batch: int) -> list[list[tuple[Path, SpeechJob]]]:
     """About one batch per worker, of about equal work.
 
-    A worker process costs about 60 ms to start; inside it each job gets a
-    fresh engine (about 25 ms, see tts_worker._in_fresh_engine), so a clip
-    does not depend on its batch and jobs may go anywhere.  Work grows with
+    A clip does not depend on its batch (pyttsx3 speaks each job in a fresh
+    engine, the neural engines seed their noise per job), so jobs may go
+    anywhere.  Work grows with
     the text, so the longest job goes to the lightest batch (LPT): split in
     order, the seed's two batches differed by 15% and one worker idled.
     """
@@ -281,39 +453,13 @@ def check_clip(path: Path, text: str) -> float:
     return seconds
 
 
-def word_marks(path: Path) -> tuple[tuple[int, int], ...]:
-    """The (character offset, sample) of each spoken word, from the clip's ``cue `` chunk.
-
-    Empty when the clip has none (another speech worker made it); callers
-    then time words by characters.
-    """
-    with open(path, "rb") as f:
-        head = f.read(12)
-        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return ()
-        while chunk := f.read(8):
-            if len(chunk) < 8:
-                return ()
-            name, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if name != b"cue ":
-                f.seek(size + (size & 1), os.SEEK_CUR)
-                continue
-            body = f.read(size)
-            count = struct.unpack("<I", body[:4])[0] if len(body) >= 4 else 0
-            if len(body) < 4 + 24 * count:
-                return ()
-            points = [struct.unpack_from("<II4sIII", body, 4 + 24 * n) for n in range(count)]
-            return tuple((p[0], p[5]) for p in points)
-    return ()
-
-
 def engines_fingerprint(voices: Sequence[str]) -> str:
-    """What the speech of *voices* depends on besides the text: engine, version, voice.
+    """What the speech of *voices* depends on besides text and settings: engines, versions, models.
 
     A catalogue uses it to tell whether an episode rendered earlier would
     sound the same today.
     """
-    return json.dumps([ENGINE, f"{metadata.version('pyttsx3')}/{tools.espeak_version()}", sorted(set(voices))])
+    return f"{KEY_VERSION}|{engines.fingerprint(voices)}"
 
 
 def default_cache_dir() -> Path:

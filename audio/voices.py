@@ -1,104 +1,116 @@
-"""Installed espeak-ng voices, validation, and default voices per speaker.
+"""Voices: validation, and default voices for speakers the manifest gives none.
 
-A voice is ``BASE`` or ``BASE+VARIANT`` (``gmw/en-us+m3``): the base is an
-espeak-ng voice id as pyttsx3 lists it, the variant one of espeak-ng's
-``!v`` files.
+Defaults are distinct (no two speakers share a voice and pitch), honour a
+speaker's ``gender`` when the manifest says it (never guessed from a
+name), and come from a list of voices that Whisper understands well: the
+neural voices first, then espeak-ng voices measured with
+``scripts/voice_survey.py``.  ``--engine ENGINE`` puts every speaker on that
+engine: a speaker's own ``voices.ENGINE`` if the manifest has one, else
+the engine's defaults.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import sys
 from dataclasses import dataclass, replace
 
-from . import tools
-from .errors import SynthesisError, VoiceError
+from . import engines
+from .errors import VoiceError
 from .manifest import Speaker
 
 log = logging.getLogger(__name__)
 
-# Distinct by base voice first, then by variant, so that any number of
-# inferred speakers get voices a listener can tell apart.
-DEFAULT_BASES = ("gmw/en-us", "gmw/en-gb-x-rp", "gmw/en-gb-scotland", "gmw/en-us-nyc", "gmw/en-029")
-DEFAULT_VARIANTS = ("m3", "m1", "f2", "m5", "f4")
-
 
 @dataclass(frozen=True)
-class Voice:
-    id: str
-    name: str
-    languages: tuple[str, ...]
+class Candidate:
+    voice: str  # ENGINE:VOICE
+    gender: str
+    pitch_st: float = 0.0
 
 
-def worker_command() -> list[str]:
-    return [sys.executable, "-m", "audio.tts_worker"]
-
-
-@functools.cache
-def installed_voices() -> tuple[Voice, ...]:
-    """The voices espeak-ng offers, from ``espeak-ng --voices``.
-
-    The same library lists them to pyttsx3's espeak driver, with the same
-    ids (the File column, lower-cased; 131 voices here, the same set).
-    Asking the program takes 8 ms; asking through a pyttsx3 worker took
-    60 ms, before every render could start speaking.
-    """
-    out = tools.run(["espeak-ng", "--voices"], what="listing voices").stdout.decode("utf-8", "replace")
-    voices = []
-    for line in out.splitlines()[1:]:
-        # Pty Language Age/Gender VoiceName File Other-languages...; the program
-        # writes spaces in a name as underscores, so that columns split
-        fields = line.split()
-        if len(fields) >= 5:
-            voices.append(Voice(fields[4].lower(), fields[3].replace("_", " ").strip(), (fields[1],)))
-    if not voices:
-        raise SynthesisError("espeak-ng lists no voices: is espeak-ng-data installed?")
-    return tuple(voices)
-
-
-@functools.cache
-def installed_variants() -> tuple[str, ...]:
-    """Variant names (``m3``, ``f2``, ``klatt``...) from ``espeak-ng --voices=variant``."""
-    out = tools.run(["espeak-ng", "--voices=variant"], what="listing variants").stdout.decode()
-    names = []
-    for line in out.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) >= 5 and fields[4].startswith("!v/"):
-            names.append(fields[4][3:])
-    return tuple(names)
+# espeak-ng voices in the order they are given out, each with a good tiny.en
+# WER at 160 wpm and a 40 ms word gap (scripts/voice_survey.py), alternating
+# genders and bases so that neighbours sound unlike each other.
+PYTTSX3_DEFAULTS = (
+    Candidate("pyttsx3:gmw/en-us+f2", "female"),
+    Candidate("pyttsx3:gmw/en-us+m3", "male"),
+    Candidate("pyttsx3:gmw/en-gb-x-rp+f4", "female"),
+    Candidate("pyttsx3:gmw/en-gb-x-rp+m1", "male"),
+    Candidate("pyttsx3:gmw/en-us+f4", "female"),
+    Candidate("pyttsx3:gmw/en-gb-x-rp+m3", "male"),
+    Candidate("pyttsx3:gmw/en-gb-x-rp+f2", "female"),
+    Candidate("pyttsx3:gmw/en-us+m1", "male"),
+)
+# One neural model voices further speakers a few semitones up or down:
+# enough to tell apart, not so far that it sounds processed.
+PITCH_STEPS_ST = (0.0, -3.0, 3.0)
 
 
 def check_voice(voice: str) -> str:
-    """Return *voice* if installed, else raise VoiceError naming near matches."""
-    base, _, variant = voice.partition("+")
-    ids = {v.id for v in installed_voices()}
-    short = {v.id.split("/")[-1]: v.id for v in installed_voices()}
-    if base not in ids and base not in short:
-        near = sorted(i for i in ids if base.split("/")[-1].split("-")[0] in i)[:6]
-        hint = f" (similar: {', '.join(near)})" if near else " (see `episode voices`)"
-        raise VoiceError(f"voice {voice!r} is not installed{hint}")
-    if variant and variant not in installed_variants():
-        raise VoiceError(f"voice variant {variant!r} in {voice!r} is not installed (see `episode voices`)")
+    """Return *voice* if it can be spoken here and now, else raise VoiceError."""
+    engines.check_voice(voice)
     return voice
 
 
-def assign_default_voices(speakers: tuple[Speaker, ...]) -> tuple[Speaker, ...]:
-    """Give each speaker without a voice a distinct default voice."""
-    taken = {s.voice for s in speakers if s.voice}
-    out = []
-    n = 0
+def _usable(voice: str) -> bool:
+    try:
+        engines.check_voice(voice)
+    except VoiceError:
+        return False
+    return True
+
+
+def candidates(engine: str | None = None) -> list[Candidate]:
+    """Default voices in the order they are given out (only those usable here)."""
+    out: list[Candidate] = []
+    names = [engine] if engine else [*engines.NEURAL, "pyttsx3"]
+    for name in names:
+        if name == "pyttsx3":
+            out += [c for c in PYTTSX3_DEFAULTS if _usable(c.voice)]
+            continue
+        try:
+            installed = [v for v in engines.engine(name).voices() if v.installed and _usable(v.name)]
+        except VoiceError:
+            continue  # the engine's package is missing: its voices are not candidates
+        for pitch in PITCH_STEPS_ST if engine else (0.0,):
+            out += [Candidate(v.name, v.gender, pitch) for v in installed]
+    return out
+
+
+def assign_default_voices(speakers: tuple[Speaker, ...], engine: str | None = None) -> tuple[Speaker, ...]:
+    """Give each speaker without a voice a distinct default voice.
+
+    With *engine*, every speaker gets a voice of that engine: its own
+    ``voices.ENGINE`` from the manifest if it has one, else a default.
+    """
+    if engine is not None:
+        speakers = tuple(replace(s, voice=s.voice_for(engine) or "", pitch_st=s.pitch_st if s.voice_for(engine)
+                                 else 0.0) for s in speakers)
+    pool = candidates(engine)
+    taken = {(engines.canonical(s.voice), s.pitch_st) for s in speakers if s.voice}
+    out: list[Speaker] = []
+    last_gender = ""
     for s in speakers:
         if s.voice:
             out.append(s)
             continue
-        while True:
-            base = DEFAULT_BASES[n % len(DEFAULT_BASES)]
-            variant = DEFAULT_VARIANTS[(n // len(DEFAULT_BASES) + n) % len(DEFAULT_VARIANTS)]
-            n += 1
-            candidate = f"{base}+{variant}"
-            if candidate not in taken:
-                break
-        taken.add(candidate)
-        out.append(replace(s, voice=candidate))
+        free = [c for c in pool if (c.voice, c.pitch_st) not in taken]
+        if not free:
+            raise VoiceError(f"no distinct default voice is left for speaker {s.name!r}: give it a voice in the "
+                             f"manifest (see `episode voices`)")
+        if s.gender:
+            # a voice of unknown gender can serve anyone; failing both, the
+            # nearest a pitch step can make (up for a woman, down for a man)
+            pick = next((c for c in free if c.gender == s.gender), None) or \
+                next((c for c in free if not c.gender), None)
+            if pick is None:
+                toward = 1 if s.gender == "female" else -1
+                pick = max(free, key=lambda c: toward * c.pitch_st)
+                log.warning("no %s voice left for %s: %s at %+g semitones", s.gender, s.name, pick.voice,
+                            pick.pitch_st)
+        else:  # alternate, so that a host and a guest sound unlike each other
+            pick = next((c for c in free if c.gender and c.gender != last_gender), free[0])
+        taken.add((pick.voice, pick.pitch_st))
+        last_gender = pick.gender
+        out.append(replace(s, voice=pick.voice, pitch_st=pick.pitch_st))
     return tuple(out)

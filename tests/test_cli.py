@@ -21,9 +21,13 @@ def run(*args):
 def test_inspect_seed():
     result = run("inspect", SEED)
     assert result.exit_code == 0
-    assert "zelin" in result.output and "gmw/en-gb-x-rp+m1" in result.output
+    assert "voa          VOA                  host     hibari:heart @ speed 1" in result.output
+    assert "zelin        Aaron Zelin          guest    piper:en_US-joe-medium @ speed 1" in result.output
     assert "8. What do you think IS will do next vis-a-vis Iran?" in result.output
-    assert "spoken: " in result.output  # the lexicon shows
+    result = run("inspect", SEED, "--engine", "pyttsx3")
+    assert result.exit_code == 0
+    assert "zelin        Aaron Zelin          guest    pyttsx3:gmw/en-gb-x-rp+m1 @ 155 wpm" in result.output
+    assert "spoken: So long as eye ess has" in result.output  # espeak-ng's own lexicon shows
 
 
 def test_chapters_of_the_rendered_seed(seed_render):
@@ -34,10 +38,20 @@ def test_chapters_of_the_rendered_seed(seed_render):
     assert len(lines) == 8
 
 
-def test_voices_lists_installed_voices():
+def test_voices_lists_every_engines_voices():
     result = run("voices")
     assert result.exit_code == 0
-    assert "gmw/en-us" in result.output and "m3" in result.output
+    lines = result.output.splitlines()
+    heart = next(ln for ln in lines if "hibari:heart " in ln)
+    assert "en-US" in heart and "female" in heart and "24000 Hz" in heart and " installed" in heart
+    emma = next(ln for ln in lines if "hibari:emma " in ln)
+    assert "not installed" in emma  # it would need a download
+    joe = next(ln for ln in lines if "piper:en_US-joe-medium " in ln)
+    assert "male" in joe and "22050 Hz" in joe and " installed" in joe
+    assert any("pyttsx3:gmw/en-us " in ln and "22050 Hz" in ln for ln in lines)
+    assert "variants (append as VOICE+VARIANT):" in result.output and " m3 " in result.output
+    for engine, licence in [("hibari", "Apache-2.0"), ("piper", "CC0"), ("pyttsx3", "GPL-3.0")]:
+        assert any(ln.startswith(f"{engine}:") and licence in ln for ln in lines), engine
 
 
 def test_render_small_transcript(tmp_path):
@@ -119,12 +133,19 @@ def test_render_unwritable_output(tmp_path):
 
 
 def test_missing_tool_has_install_hint(monkeypatch, tmp_path):
-    from audio import tools
+    import os
+    import shutil
 
+    from audio import tools
+    from audio.engines import pyttsx3
+
+    for name in ("ffmpeg", "ffprobe"):  # everything the render needs but espeak-ng
+        os.symlink(shutil.which(name), tmp_path / name)
     tools.require.cache_clear()
+    pyttsx3.fingerprint.cache_clear()
     monkeypatch.setenv("PATH", str(tmp_path))
     try:
-        result = run("render", SEED, "-o", tmp_path / "x.mp3")
+        result = run("render", SEED, "--engine", "pyttsx3", "-o", tmp_path / "x.mp3")
     finally:
         tools.require.cache_clear()
     assert result.exit_code == 2

@@ -17,7 +17,7 @@ def test_seed_manifest_loads():
     assert [s.id for s in man.speakers] == ["voa", "zelin"]
     assert man.narrator == "voa"
     assert man.speaker("zelin").voice != man.speaker("voa").voice
-    assert dict(man.lexicon)["ISKP"] == "I-S-K-P"
+    assert dict(man.lexicon_for("pyttsx3"))["ISKP"] == "I-S-K-P"
     assert man.metadata.language3 == "eng"
 
 

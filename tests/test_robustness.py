@@ -154,7 +154,8 @@ def short_episode(tmp_path):
 @pytest.mark.parametrize("script, message", [
     ("import time; time.sleep(60)", "the speech worker hung"),
     ("import sys; sys.exit(9)", "the speech worker crashed (exit 9)"),
-    ("import json, sys\nfor j in json.load(sys.stdin)['jobs']: open(j['path'], 'wb').close()",
+    ("import json, sys\nfor j in json.loads(sys.stdin.readline())['jobs']: open(j['path'], 'wb').close()\n"
+     "print(json.dumps({'results': []}), flush=True)",
      "the audio file is not a valid WAV"),
 ])
 def test_tts_faults_leave_the_destination_alone(short_episode, good_file, tmp_path, script, message):

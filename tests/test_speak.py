@@ -8,15 +8,16 @@ import wave
 import pytest
 
 from audio.errors import SynthesisError
-from audio.speak import SpeechJob, Synthesizer, check_cached, check_clip, word_marks
+from audio.engines.clip import read_marks as word_marks
+from audio.speak import SpeechJob, Synthesizer, check_cached, check_clip
 
 JOB = SpeechJob(text="The Islamic State claimed the attack.", voice="gmw/en-us+m3", rate_wpm=160)
 
-# A worker that writes what the test asks instead of speech.
+# A worker that writes what the test asks instead of speech (one request line, one answer line).
 FAKE = r"""
 import json, sys, time, wave
 mode = sys.argv[1]
-req = json.load(sys.stdin)
+req = json.loads(sys.stdin.readline())
 if mode == "hang":
     time.sleep(60)
 if mode == "crash":
@@ -29,7 +30,7 @@ for job in req["jobs"]:
         with wave.open(job["path"], "wb") as w:
             w.setnchannels(1); w.setsampwidth(2); w.setframerate(22050)
             w.writeframes(b"\0\0" * 22050)
-print(json.dumps({"results": []}))
+print(json.dumps({"results": []}), flush=True)
 """
 
 
@@ -78,7 +79,7 @@ def test_the_same_job_gives_the_same_clip_every_time(tmp_path):
     import json
     import subprocess
 
-    from audio.voices import worker_command
+    from audio.speak import worker_command
 
     # Two of the seed's sentences, one per voice, alternating: before the worker
     # waited for espeak-ng to apply its settings, about one run in ten of
@@ -88,8 +89,8 @@ def test_the_same_job_gives_the_same_clip_every_time(tmp_path):
             ("One is information directly coming from the Irahnian government.", "gmw/en-gb-x-rp+m1", 155)]
     jobs = [{"text": text, "voice": voice, "rate_wpm": rate, "word_gap_ms": 40, "path": str(tmp_path / f"{n}-{k}.wav")}
             for n in range(50) for k, (text, voice, rate) in enumerate(seed)]
-    proc = subprocess.run(worker_command(), input=json.dumps({"jobs": jobs}).encode(), capture_output=True,
-                          timeout=180, check=True)
+    proc = subprocess.run([*worker_command(), "pyttsx3"], input=json.dumps({"jobs": jobs}).encode() + b"\n",
+                          capture_output=True, timeout=180, check=True)
     assert all(r["ok"] for r in json.loads(proc.stdout)["results"])
     for k in range(len(seed)):
         clips = [(tmp_path / f"{n}-{k}.wav").read_bytes() for n in range(50)]
@@ -175,16 +176,20 @@ def test_the_drivers_wait_loop_polls_every_millisecond():
     import time
     import types
 
-    from audio.tts_worker import _poll_faster
+    from audio.engines.pyttsx3 import _POLL_S, _poll_faster
 
-    driver = types.SimpleNamespace(time=time)
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+    real = types.SimpleNamespace(sleep=sleep, monotonic=time.monotonic)
+    driver = types.SimpleNamespace(time=real)
     _poll_faster(driver)
-    start = time.perf_counter()
-    for _ in range(20):
-        driver.time.sleep(0.01)  # what pyttsx3's startLoop asks for
-    assert time.perf_counter() - start < 0.1  # not 20 x 10 ms
+    driver.time.sleep(0.01)  # what pyttsx3's startLoop asks for
+    driver.time.sleep(0.0005)
+    assert slept == [_POLL_S, 0.0005]  # capped at 1 ms, shorter waits untouched
     assert driver.time.monotonic is time.monotonic  # the rest of the module is untouched
-    assert time.sleep is not driver.time.sleep  # and the real time module too
+    assert real.sleep is sleep  # and the module it wraps too
 
 
 def test_batches_share_the_work_evenly_and_lose_no_job():

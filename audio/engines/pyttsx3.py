@@ -1,25 +1,33 @@
-"""The speech worker: one process per batch of jobs, one fresh pyttsx3 engine per job.
+"""The pyttsx3 engine: espeak-ng's formant voices, every language espeak-ng speaks.
 
-Run as ``python -m audio.tts_worker``; it reads a JSON request on stdin and
-writes a JSON answer on stdout.  The parent (``audio.speak``) owns timeouts,
-retries and validation: pyttsx3 can hang, return before the file exists, or
-drop queued files (upstream issues #126, #170, #194, #219), and a separate
-process is the only thing that can be killed cleanly when it does.
-
-Request: ``{"jobs": [{"text": ..., "voice": ..., "rate_wpm": ..., "word_gap_ms": ..., "path": ...}]}``.
+A voice is an espeak-ng id as pyttsx3 lists it, optionally with a variant:
+``gmw/en-us``, ``gmw/en-us+m3``.  Speech runs in the isolated worker
+(:mod:`audio.engines.worker`), one fresh engine per sentence in a forked
+child: pyttsx3 can hang, return before the file exists, or drop queued
+files (upstream issues #126, #170, #194, #219), and a separate process is
+the only thing that can be killed cleanly when it does.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import functools
 import os
 import signal
-import struct
-import sys
-import tempfile
 import time
 import wave
+from importlib import metadata
+
+from .. import tools
+from ..errors import EngineMissingError, SynthesisError, VoiceError
+from . import VoiceInfo
+from .clip import append_cues
+
+NAME = "pyttsx3"
+LICENCE = "pyttsx3 MPL-2.0; espeak-ng GPL-3.0-or-later"
+SAMPLE_RATE_HZ = 22050
+SETTINGS = ("rate_wpm", "word_gap_ms")  # what of a speaker changes the sound
+VERSION = 5  # bump when the worker changes how it speaks (invalidates cached clips)
 
 # One save_to_file + runAndWait per file (queuing several before one
 # runAndWait wrote only the first, pyttsx3 2.99); a job whose child wrote
@@ -29,6 +37,99 @@ _CHILD_TIMEOUT_S = 15  # one sentence takes well under a second
 _POLL_S = 0.001  # how often to look whether espeak-ng is done
 _WORDGAP = 7  # espeakWORDGAP in espeak-ng's speak_lib.h (pyttsx3 names no constant for it)
 
+
+# ---------------------------------------------------------------- the rendering side
+
+def phonemes(word: str, ipa: str) -> str:
+    """A pronunciation in IPA as espeak-ng's ``[[...]]`` phoneme input."""
+    from .ipa import to_espeak_mnemonics
+
+    return "[[" + to_espeak_mnemonics(word, ipa) + "]]"
+
+
+@functools.cache
+def _espeak_voices() -> tuple[tuple[str, str, str, str], ...]:
+    """(id, language, name, gender letter) from ``espeak-ng --voices``.
+
+    The same library lists them to pyttsx3's espeak driver, with the same
+    ids (the File column, lower-cased; 131 voices here, the same set).
+    Asking the program takes 8 ms; asking through a pyttsx3 worker took
+    60 ms, before every render could start speaking.
+    """
+    out = tools.run(["espeak-ng", "--voices"], what="listing voices").stdout.decode("utf-8", "replace")
+    voices = []
+    for line in out.splitlines()[1:]:
+        # Pty Language Age/Gender VoiceName File Other-languages...; the program
+        # writes spaces in a name as underscores, so that columns split
+        fields = line.split()
+        if len(fields) >= 5:
+            voices.append((fields[4].lower(), fields[1], fields[3].replace("_", " ").strip(), fields[2][-1:]))
+    if not voices:
+        raise SynthesisError("espeak-ng lists no voices: is espeak-ng-data installed?")
+    return tuple(voices)
+
+
+@functools.cache
+def variants() -> tuple[tuple[str, str], ...]:
+    """(variant name, gender letter): ``m3``, ``f2``, ``klatt``... from ``espeak-ng --voices=variant``."""
+    out = tools.run(["espeak-ng", "--voices=variant"], what="listing variants").stdout.decode()
+    names = []
+    for line in out.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 5 and fields[4].startswith("!v/"):
+            names.append((fields[4][3:], fields[2][-1:]))
+    return tuple(names)
+
+
+_GENDER = {"M": "male", "F": "female"}
+
+
+def _accent(name: str) -> str:
+    inside = name.partition("(")[2].rstrip(")")
+    return inside.replace(",", ";").strip()
+
+
+def voices() -> list[VoiceInfo]:
+    return [VoiceInfo(NAME, vid, lang, _accent(name), _GENDER.get(g, ""), SAMPLE_RATE_HZ, LICENCE, True,
+                      "espeak-ng (Debian package espeak-ng)") for vid, lang, name, g in _espeak_voices()]
+
+
+def gender_of(voice_id: str) -> str:
+    """A voice's gender as espeak-ng gives it; a variant's wins over its base voice's."""
+    base, _, variant = voice_id.partition("+")
+    for name, g in variants():
+        if variant and name == variant:
+            return _GENDER.get(g, "")
+    for vid, _, _, g in _espeak_voices():
+        if vid == base or vid.split("/")[-1] == base:
+            return _GENDER.get(g, "")
+    return ""
+
+
+def check(voice_id: str) -> None:
+    """Refuse a voice espeak-ng does not have, naming near matches."""
+    tools.require("espeak-ng")
+    try:
+        import pyttsx3  # noqa: F401 - only whether it is there
+    except ImportError:
+        raise EngineMissingError("the pyttsx3 engine is not installed: pip install pyttsx3==2.99") from None
+    base, _, variant = voice_id.partition("+")
+    ids = {v[0] for v in _espeak_voices()}
+    short = {v.split("/")[-1] for v in ids}
+    if base not in ids and base not in short:
+        near = sorted(i for i in ids if base.split("/")[-1].split("-")[0] in i)[:6]
+        hint = f" (similar: {', '.join(near)})" if near else " (see `episode voices`)"
+        raise VoiceError(f"voice {voice_id!r} is not installed{hint}")
+    if variant and variant not in {name for name, _ in variants()}:
+        raise VoiceError(f"voice variant {variant!r} in {voice_id!r} is not installed (see `episode voices`)")
+
+
+@functools.cache
+def fingerprint(voice_id: str) -> str:
+    return f"v{VERSION}/pyttsx3-{metadata.version('pyttsx3')}/{tools.espeak_version()}"
+
+
+# ---------------------------------------------------------------- the worker side
 
 def _wav_ok(path: str) -> bool:
     try:
@@ -63,27 +164,12 @@ class _WordEvents:
         espeak.SetSynthCallback(callback)
 
 
-def _append_cues(path: str, marks: list[tuple[int, int]], prefix_chars: int) -> None:
-    """Append a RIFF ``cue `` chunk: one cue point per spoken word.
-
-    Each cue's name is the word's character offset in the job's text and
-    its position the sample where the word starts; audio editors show them
-    as markers, and captions are timed from them.
-    """
+def _append_word_cues(path: str, marks: list[tuple[int, int]], prefix_chars: int) -> None:
+    """One cue point per spoken word: its character offset in the job's text, its first sample."""
     with wave.open(path, "rb") as w:
         rate = w.getframerate()
-    points = []
-    for text_position, audio_ms in marks:
-        # positions count from 1 and include the speed command before the text
-        points.append((max(0, text_position - 1 - prefix_chars), round(audio_ms * rate / 1000)))
-    body = struct.pack("<I", len(points)) + b"".join(
-        struct.pack("<II4sIII", char, sample, b"data", 0, 0, sample) for char, sample in points)
-    with open(path, "r+b") as f:
-        f.seek(0, os.SEEK_END)
-        f.write(b"cue " + struct.pack("<I", len(body)) + body)
-        riff_size = f.tell() - 8
-        f.seek(4)
-        f.write(struct.pack("<I", riff_size))
+    # positions count from 1 and include the speed command before the text
+    append_cues(path, [(max(0, pos - 1 - prefix_chars), round(ms * rate / 1000)) for pos, ms in marks])
 
 
 def _apply(engine, espeak, job: dict) -> None:
@@ -144,7 +230,7 @@ def _speak_one(job: dict, scratch: str) -> bool:
     _say(engine, job["text"], job["rate_wpm"], job["path"])
     if not _wav_ok(job["path"]):
         return False
-    _append_cues(job["path"], events.marks, len(_speed_command(job["rate_wpm"])))
+    _append_word_cues(job["path"], events.marks, len(_speed_command(job["rate_wpm"])))
     return True
 
 
@@ -171,20 +257,6 @@ def _in_fresh_engine(job: dict, scratch: str) -> bool:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status) == 0 and _wav_ok(job["path"])
-
-
-def _synthesise(jobs: list[dict], scratch_dir: str) -> list[dict]:
-    results = []
-    for n, job in enumerate(jobs):
-        attempts = 0
-        ok = False
-        while attempts < _ATTEMPTS and not ok:
-            attempts += 1
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(job["path"])
-            ok = _in_fresh_engine(job, os.path.join(scratch_dir, f"settle-{n}-{attempts}.wav"))
-        results.append({"path": job["path"], "ok": ok, "attempts": attempts})
-    return results
 
 
 def _poll_faster(driver_module) -> None:
@@ -228,26 +300,37 @@ def _list_voices_before_forking() -> None:
         _espeak.ListVoices(None)
 
 
-def main() -> int:
-    request = json.loads(sys.stdin.read() or "{}")
-    protocol_out = sys.stdout
-    # pyttsx3's espeak driver prints "Audio saved to ..." on stdout: keep the
-    # protocol channel clean by sending everything else to stderr.
-    sys.stdout = sys.stderr
-    import pyttsx3
-    import pyttsx3.drivers.espeak  # loaded once, before the children fork
+def _read_phoneme_input() -> None:
+    """Let the text carry ``[[...]]`` phonemes (the lexicon's IPA entries).
 
-    _poll_faster(pyttsx3.drivers.espeak)
+    pyttsx3 synthesises without espeak-ng's phoneme-input flag, which the
+    espeak-ng program sets by default; text without ``[[`` sounds the same.
+    """
+    from pyttsx3.drivers import _espeak
 
-    sys.stdout.flush()
-    sys.stderr.flush()  # so that no child writes the parent's buffered output again
-    _list_voices_before_forking()
-    with tempfile.TemporaryDirectory() as tmp:
-        answer = {"results": _synthesise(request.get("jobs", []), tmp)}
-    protocol_out.write(json.dumps(answer))
-    protocol_out.flush()
-    return 0
+    synth = _espeak.Synth
+
+    def with_phonemes(text, *args, flags=0, **kwargs):
+        return synth(text, *args, flags=flags | _espeak.PHONEMES, **kwargs)
+
+    _espeak.Synth = with_phonemes
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+class Worker:
+    """Speaks jobs in the worker process, each in a freshly forked engine."""
+
+    def __init__(self, threads: int = 1) -> None:
+        import pyttsx3.drivers.espeak  # loaded once, before the children fork
+
+        _poll_faster(pyttsx3.drivers.espeak)
+        _read_phoneme_input()
+        _list_voices_before_forking()
+
+    def speak(self, job: dict, scratch_dir: str) -> int:
+        """Write ``job["path"]``; return the attempts it took (a failure raises)."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(job["path"])
+            if _in_fresh_engine(job, os.path.join(scratch_dir, f"settle-{attempt}.wav")):
+                return attempt
+        raise SynthesisError(f"espeak-ng wrote no audio in {_ATTEMPTS} fresh engines")
