@@ -172,6 +172,7 @@ def measure_samples(samples: np.ndarray, spans: Sequence[SpeakerSpan] | None, *,
                                            None if f0 is None else round(f0, 1)))
     else:
         notes.append("the audio carries no turn times: no figures per speaker")
+    log.info("DNSMOS P.808 %.2f over %d windows; %d speakers", overall.p808_mos, overall.windows, len(speakers))
     return QualityReport(audio=audio, window_s=window_s, overall=overall, speakers=tuple(speakers),
                          notes=tuple(notes))
 
