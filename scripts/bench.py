@@ -23,7 +23,11 @@ verify: `episode verify` of the rendered seed, against a bare faster-whisper
 transcription of the same file with the same model and settings (both as
 fresh processes, so both pay for start-up and model loading).
 
-Run: .venv/bin/python scripts/bench.py [--repeat N]
+quality (--quality): DNSMOS P.808 of the rendered seed (the mean of 10 s
+windows of the MP3) and the median pitch ratio of its host to its guest:
+figures, not timings (--no-timing prints them alone).
+
+Run: .venv/bin/python scripts/bench.py [--repeat N] [--quality [--no-timing]]
 """
 
 from __future__ import annotations
@@ -218,11 +222,46 @@ def warm_pair(tmp: Path, engine: str | None) -> tuple[float, str, float, str]:
     return t_warm, out_warm, t_cold, out_cold
 
 
+def quality_section(mp3: Path) -> list[str]:
+    """DNSMOS (mean of 10 s windows) and the host-to-guest median pitch ratio of a rendered seed."""
+    from audio.quality import measure_episode
+
+    speakers = load_episode(SEED).manifest.speakers
+    host = next(s.name for s in speakers if s.role == "host")
+    guest = next(s.name for s in speakers if s.role == "guest")
+    q = measure_episode(mp3)
+    roles = {host: "host", guest: "guest"}
+
+    def row(label: str, d, f0: float | None) -> str:
+        cells = "".join(f"{v:>7.2f}" for v in (d.p808_mos, d.sig_mos, d.bak_mos, d.ovrl_mos)) if d else f"{'-':>28}"
+        return f"{label:<40}{cells}{'-' if f0 is None else f'{f0:.0f} Hz':>12}"
+
+    lines = [f"{'naturalness and voices (seed)':<40}{'P.808':>7}{'SIG':>7}{'BAK':>7}{'OVRL':>7}{'median F0':>12}",
+             row(f"overall, {q.overall.windows} windows of 10 s", q.overall, None)]
+    for s in q.speakers:
+        role = f" ({roles[s.speaker]})" if s.speaker in roles else ""
+        lines.append(row(f"  {s.speaker}{role}", s.dnsmos, s.median_f0_hz))
+    ratio = q.pitch_ratio(host, guest)
+    lines.append(f"median pitch ratio, host to guest: {'-' if ratio is None else f'{ratio:.2f}'} (target >= 1.4); "
+                 f"DNSMOS P.808 target >= 4.0")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, median taken")
     parser.add_argument("--scale", default="10,30,60", help="synthetic interview lengths in minutes ('' to skip)")
+    parser.add_argument("--quality", action="store_true", help="with --no-timing: only DNSMOS and the pitch ratio")
+    parser.add_argument("--no-timing", action="store_true", help="with --quality: print only that")
     args = parser.parse_args()
+    if args.no_timing:
+        if not args.quality:
+            parser.error("--no-timing goes with --quality")
+        with tempfile.TemporaryDirectory(prefix="episode-bench-") as name:
+            mp3 = Path(name) / "render.mp3"
+            render_measured(SEED, mp3, None)
+            print("\n".join(quality_section(mp3)))
+        return
     with tempfile.TemporaryDirectory(prefix="episode-bench-") as name:
         tmp = Path(name)
         base, cold_pyttsx3, bare_tts, cold, bare, ver = [], [], [], [], [], []
@@ -248,6 +287,7 @@ def main() -> None:
                                            "csv=p=0", str(tmp / f"synthetic-{minutes:g}.mp3")],
                                           capture_output=True, text=True).stdout)
             scale.append((minutes, length / 60, seconds, peak))
+        judged = quality_section(mp3)  # issue 11's naturalness and pitch targets, on the default render
     b, cp, t, c = (statistics.median(x) for x in (base, cold_pyttsx3, bare_tts, cold))
     w, v = statistics.median(bare), statistics.median(ver)
     print(f"{'measure':<44}{'seconds':>10}{'ratio':>8}{'target':>8}")
@@ -278,6 +318,9 @@ def main() -> None:
         for minutes, length, seconds, peak in scale:
             print(f"{f'~{minutes:g} min':<36}{length:>10.1f}{seconds:>10.1f}{seconds / base_s:>10.2f}{peak:>9.0f}")
         print("targets: 60-min time <= 6.5 x the 10-min time; 60-min peak memory <= 600 MB")
+    if judged:
+        print()
+        print("\n".join(judged))
 
 
 if __name__ == "__main__":
