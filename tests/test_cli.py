@@ -54,13 +54,14 @@ def test_render_small_transcript(tmp_path):
                  "--base-url", "https://example.org/ep")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.parent.iterdir()) == [
-        "index.html", "mini.chapters.json", "mini.chapters.vtt", "mini.mp3", "mini.transcript.json", "mini.vtt"]
+        "index.html", "mini.chapters.json", "mini.chapters.vtt", "mini.mp3", "mini.transcript.json", "mini.vtt",
+        "mini.words.json"]
 
 
 def test_render_unknown_sidecar_format(tmp_path):
     result = run("render", SEED, "-o", tmp_path / "x.mp3", "--skip", "pdf")
     assert result.exit_code == 2
-    assert result.output == "Error: --skip takes one of vtt, srt, chapters, transcript, feed, player, not 'pdf'\n"
+    assert result.output == "Error: --skip takes one of vtt, srt, chapters, transcript, words, feed, player, not 'pdf'\n"
     assert not (tmp_path / "x.mp3").exists()
 
 
