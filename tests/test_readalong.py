@@ -167,14 +167,15 @@ def test_respelled_words_span_their_whole_spoken_form(seed_render, seed_words, s
     assert not bodies & {"eye", "ess", "I-S-K-P", "Ee-rahn"}  # the words are the written ones
     deltas, respelled = [], 0
     for k, w in enumerate(seed_words):
-        if re.sub(r"^[\"(\[]+|[\"\].,?!:;)]+$", "", plain(w.text)) not in lexicon:
-            continue
+        key = re.sub(r"^[\"(\[]+|[\"\].,?!:;)]+$", "", plain(w.text))
+        if len(lexicon.get(key, "").split()) < 2:
+            continue  # only the words read as more words than written: "IS" -> "eye ess"
         respelled += 1
         if heard[k] is not None:
             deltas.append(abs(heard[k] - w.start_ms))
         if k + 1 < len(seed_words) and seed_words[k + 1].start_ms == w.end_ms and heard[k + 1] is not None:
             deltas.append(abs(heard[k + 1] - w.end_ms))  # the next word of the sentence starts as this one ends
-    assert respelled >= 60 and len(deltas) >= 100
+    assert respelled >= 25 and len(deltas) >= 40
     assert statistics.median(deltas) <= 120
     assert _p90(deltas) <= 350
 
@@ -214,13 +215,15 @@ def player(browser, seed_published):
 
 NOW = "(() => { const el = document.querySelector('#transcript .now'); return el && +el.dataset.start; })()"
 TIME = "document.getElementById('player').currentTime"
-ACTIVE = "(() => { const el = document.activeElement; return el.dataset && el.dataset.start ? +el.dataset.start : el.id || el.tagName; })()"  # noqa: E501
+ACTIVE = ("(() => { const el = document.activeElement;"
+          " return el.dataset && el.dataset.start ? +el.dataset.start : el.id || el.tagName; })()")
+SETTLED = "!document.getElementById('player').seeking"
 
 
 def _seek(page, seconds):
     page.evaluate(f"document.getElementById('player').currentTime = {seconds}")
     # Chromium keeps media time in microseconds, truncated: 64.401 s reads back as 64.400999
-    page.wait_for_function(f"!document.getElementById('player').seeking && Math.abs({TIME} - {seconds}) < 2e-6")
+    page.wait_for_function(f"{SETTLED} && Math.abs({TIME} - {seconds}) < 2e-6")
 
 
 def test_seeking_to_a_word_highlights_it(player, seed_words):
@@ -238,7 +241,7 @@ def test_seeking_to_a_word_highlights_it(player, seed_words):
 def test_clicking_a_word_seeks_there(player, seed_words):
     for k in (12, 640):
         player.click(f"#transcript [data-start='{seed_words[k].start_ms / 1000}']")
-        player.wait_for_function(f"!document.getElementById('player').seeking && {NOW} === {seed_words[k].start_ms / 1000}")
+        player.wait_for_function(f"{SETTLED} && {NOW} === {seed_words[k].start_ms / 1000}")
         assert player.evaluate(TIME) == pytest.approx(seed_words[k].start_ms / 1000, abs=2e-6)
         assert player.evaluate(ACTIVE) == seed_words[k].start_ms / 1000  # it holds the transcript's tab stop
 
@@ -283,7 +286,7 @@ def test_the_transcript_works_by_keyboard_alone(player, seed_render, seed_words)
     player.keyboard.press("ArrowLeft")
     assert player.evaluate(ACTIVE) == seed_words[2].start_ms / 1000
     player.keyboard.press("Enter")
-    player.wait_for_function(f"!document.getElementById('player').seeking && {NOW} === {seed_words[2].start_ms / 1000}")
+    player.wait_for_function(f"{SETTLED} && {NOW} === {seed_words[2].start_ms / 1000}")
     assert player.evaluate(TIME) == pytest.approx(seed_words[2].start_ms / 1000, abs=2e-6)
     turns = [s.start_ms / 1000 for s in seed_render.sentences if s.sentence_index == 0]
     player.keyboard.press("ArrowDown")  # by paragraph: a turn each
