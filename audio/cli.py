@@ -212,7 +212,7 @@ def verify(
     max_turn_wer: Annotated[float, typer.Option(help="Fail when any turn's WER is above this.")] = Thresholds().max_turn_wer,
     max_drift_ms: Annotated[int, typer.Option(help="Fail when a chapter starts further than this from its first words.")] = Thresholds().max_chapter_drift_ms,
     beam_size: Annotated[int, typer.Option(help="Whisper beam size (1: greedy).")] = 1,
-    words: Annotated[Optional[Path], typer.Option("--words", help="The render's word timeline (words JSON) to time against Whisper; default: EPISODE.words.json beside it, if present.")] = None,
+    words: Annotated[Optional[Path], typer.Option("--words", help="The render's word timeline (words JSON) to time against Whisper; default: the .words.json of the same name beside EPISODE.mp3, if present.")] = None,
     max_word_median_ms: Annotated[int, typer.Option(help="Fail when word starts are further than this from where they are heard (median).")] = Thresholds().max_word_median_ms,
     max_word_p90_ms: Annotated[int, typer.Option(help="Fail when word starts are further than this from where they are heard (90th percentile).")] = Thresholds().max_word_p90_ms,
 ) -> None:
