@@ -2,9 +2,11 @@
 
 A cue is at most two lines of at most 42 characters and at most about 7 s
 (the usual caption conventions).  A sentence longer than that is cut at word
-boundaries; each piece starts where the engine said its first word starts
-(espeak-ng word events), or, for clips without them, at a time shared out
-by characters.  Everything is timed from the actual rendered audio.
+boundaries; each piece starts where its first word starts (the engine's
+word marks, or for clips without them a time shared out by characters: see
+``wordtiming.word_starts``).  Everything is timed from the actual rendered
+audio.  WebVTT cues also carry a timestamp before each word after the first,
+so that players which support it can highlight words as they are spoken.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from .wordtiming import word_starts
 
 if TYPE_CHECKING:  # numpy stays unloaded until the render needs it
     from .assemble import SentenceTiming
@@ -30,6 +34,7 @@ class Cue:
     text: str
     turn_index: int
     first_of_turn: bool
+    word_starts_ms: tuple[int, ...] = ()  # one per word of text, strictly increasing
 
     @property
     def lines(self) -> list[str]:
@@ -83,29 +88,16 @@ def build_cues(sentences: Sequence[SentenceTiming], names: dict[str, str]) -> li
             pieces[0] = pieces[0][1:]
             if not pieces[0]:
                 pieces.pop(0)
-        starts = _piece_starts(s, pieces)
+        starts = word_starts(s)
+        first_word = 0
         for n, piece in enumerate(pieces):
-            end = starts[n + 1] if n + 1 < len(pieces) else s.end_ms
-            cues.append(Cue(index=len(cues) + 1, start_ms=starts[n], end_ms=end, speaker=name,
-                            text=" ".join(piece), turn_index=s.turn_index, first_of_turn=first and n == 0))
+            words_ms = starts[first_word:first_word + len(piece)]
+            first_word += len(piece)
+            end = starts[first_word] if n + 1 < len(pieces) else s.end_ms
+            cues.append(Cue(index=len(cues) + 1, start_ms=words_ms[0], end_ms=end, speaker=name,
+                            text=" ".join(piece), turn_index=s.turn_index, first_of_turn=first and n == 0,
+                            word_starts_ms=words_ms))
     return cues
-
-
-def _piece_starts(s: SentenceTiming, pieces: list[list[str]]) -> list[int]:
-    """When each piece of a sentence starts: at its first word's sound when
-    the engine reported word times, else shared out by characters."""
-    if len(s.word_starts_ms) == len(s.text.split()):
-        first_words = [0]
-        for piece in pieces[:-1]:
-            first_words.append(first_words[-1] + len(piece))
-        return [s.word_starts_ms[i] for i in first_words]
-    weights = [len(" ".join(p)) + 1 for p in pieces]
-    total = sum(weights)
-    starts, acc = [s.start_ms], 0
-    for w in weights[:-1]:
-        acc += w
-        starts.append(s.start_ms + round((s.end_ms - s.start_ms) * acc / total))
-    return starts
 
 
 def timestamp(ms: int, sep: str = ".") -> str:
@@ -119,13 +111,35 @@ def _vtt_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def vtt_payload(cue: Cue) -> str:
+    """A cue's text as WebVTT: its voice span, and a timestamp before each word after the first.
+
+    WebVTT wants each timestamp after the cue's start, after the one before
+    and before the cue's end; a word whose start is not (a timeline without
+    word marks can give two words one start) goes without, and is then
+    highlighted with the word before it.
+    """
+    starts = iter(cue.word_starts_ms if len(cue.word_starts_ms) == len(cue.text.split()) else ())
+    previous = cue.start_ms
+    lines = []
+    for line in cue.lines:
+        words = []
+        for word in line.split():
+            at = next(starts, None)
+            if at is not None and previous < at < cue.end_ms:
+                words.append(f"<{timestamp(at)}>{_vtt_escape(word)}")
+                previous = at
+            else:
+                words.append(_vtt_escape(word))
+        lines.append(" ".join(words))
+    return f"<v {_vtt_escape(cue.speaker)}>" + "\n".join(lines) + "</v>"
+
+
 def to_vtt(cues: Sequence[Cue]) -> str:
-    """WebVTT with ``<v Name>`` voice spans (Apple takes speaker names from them)."""
+    """WebVTT with ``<v Name>`` voice spans (Apple takes speaker names from them) and word timestamps."""
     blocks = ["WEBVTT\n"]
     for cue in cues:
-        lines = "\n".join(_vtt_escape(line) for line in cue.lines)
-        blocks.append(f"{cue.index}\n{timestamp(cue.start_ms)} --> {timestamp(cue.end_ms)}\n"
-                      f"<v {_vtt_escape(cue.speaker)}>{lines}</v>\n")
+        blocks.append(f"{cue.index}\n{timestamp(cue.start_ms)} --> {timestamp(cue.end_ms)}\n{vtt_payload(cue)}\n")
     return "\n".join(blocks)
 
 

@@ -93,7 +93,7 @@ def render(
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Where synthesised sentences are cached.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Synthesise everything afresh.")] = False,
     no_sidecars: Annotated[bool, typer.Option("--no-sidecars", help="Write only the MP3.")] = False,
-    skip: Annotated[list[str], typer.Option("--skip", help="Leave out one sidecar: vtt, srt, chapters, transcript, feed or player (repeatable).")] = [],
+    skip: Annotated[list[str], typer.Option("--skip", help="Leave out one sidecar: vtt, srt, chapters, transcript, words, feed or player (repeatable).")] = [],
     base_url: Annotated[str, typer.Option("--base-url", help="Where the files will be published, for the feed's links (default: relative links).")] = "",
 ) -> None:
     """Render TRANSCRIPT to a tagged, chaptered MP3, with captions, chapters, transcript, feed and player beside it.
@@ -231,6 +231,9 @@ def verify(
     max_drift_ms: Annotated[int, typer.Option(help="Fail when a chapter starts further than this from its first words.")] = Thresholds().max_chapter_drift_ms,
     beam_size: Annotated[int, typer.Option(help="Whisper beam size (1: greedy).")] = 1,
     quality: Annotated[bool, typer.Option("--quality", help="Also rate naturalness (DNSMOS P.808, SIG, BAK, OVRL) and pitch, overall and per speaker (the quality extra).")] = False,
+    words: Annotated[Optional[Path], typer.Option("--words", help="The render's word timeline (words JSON) to time against Whisper; default: the .words.json of the same name beside EPISODE.mp3, if present.")] = None,
+    max_word_median_ms: Annotated[int, typer.Option(help="Fail when word starts are further than this from where they are heard (median).")] = Thresholds().max_word_median_ms,
+    max_word_p90_ms: Annotated[int, typer.Option(help="Fail when word starts are further than this from where they are heard (90th percentile).")] = Thresholds().max_word_p90_ms,
 ) -> None:
     """Transcribe EPISODE.mp3 with Whisper and check it against its transcript.
 
@@ -252,9 +255,10 @@ def verify(
         from .quality import require_dnsmos
 
         require_dnsmos()
-    thresholds = Thresholds(max_wer=max_wer, max_turn_wer=max_turn_wer, max_chapter_drift_ms=max_drift_ms)
+    thresholds = Thresholds(max_wer=max_wer, max_turn_wer=max_turn_wer, max_chapter_drift_ms=max_drift_ms,
+                            max_word_median_ms=max_word_median_ms, max_word_p90_ms=max_word_p90_ms)
     report = run_verify(episode_file, reference, model=model, thresholds=thresholds,
-                        options=RecognitionOptions(beam_size=beam_size))
+                        options=RecognitionOptions(beam_size=beam_size), words=words)
     from .report import render_table
 
     judged = None

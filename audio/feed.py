@@ -39,7 +39,7 @@ def _pub_date(date: str) -> str:
 
 def build_feed(metadata: Metadata, *, base_url: str, mp3_name: str, mp3_bytes: int, duration_ms: int,
                vtt_name: str | None, chapters_name: str | None, transcript_json_name: str | None,
-               srt_name: str | None) -> bytes:
+               srt_name: str | None, words_json_name: str | None = None) -> bytes:
     """The feed as UTF-8 XML bytes; links are *base_url* + file name (relative when empty)."""
     def url(name: str) -> str:
         return f"{base_url.rstrip('/')}/{name}" if base_url else name
@@ -72,6 +72,9 @@ def build_feed(metadata: Metadata, *, base_url: str, mp3_name: str, mp3_bytes: i
                                                  "language": metadata.language, "rel": "captions"})
     if transcript_json_name:
         ET.SubElement(item, _pc("transcript"), {"url": url(transcript_json_name), "type": "application/json",
+                                                 "language": metadata.language})
+    if words_json_name:  # the same transcript, one segment per word: for read-along
+        ET.SubElement(item, _pc("transcript"), {"url": url(words_json_name), "type": "application/json",
                                                  "language": metadata.language})
     if chapters_name:
         ET.SubElement(item, _pc("chapters"), {"url": url(chapters_name), "type": "application/json+chapters"})

@@ -1,7 +1,9 @@
 """Stage 6: what listeners and podcast hosts get beside the MP3.
 
-Captions (WebVTT, SRT), Podcasting 2.0 JSON chapters and transcript, an RSS
-feed and an accessible HTML player page, all timed from the real render.
+Captions (WebVTT with word timestamps, SRT), Podcasting 2.0 JSON chapters,
+transcript and word-by-word transcript, an RSS feed and an accessible HTML
+player page that highlights each word as it is spoken, all timed from the
+real render.
 Each file is written to a temporary name and renamed into place.
 """
 
@@ -13,17 +15,18 @@ import logging
 import os
 import string
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 
-from .captions import Cue, build_cues, chapters_vtt, timestamp, to_srt, to_vtt
+from .captions import Cue, build_cues, chapters_vtt, timestamp, to_srt, to_vtt, vtt_payload
 from .errors import OutputError
 from .feed import build_feed
+from .wordtiming import TimedWord, timed_words
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("vtt", "srt", "chapters", "transcript", "feed", "player")
+FORMATS = ("vtt", "srt", "chapters", "transcript", "words", "feed", "player")
 CHAPTERS_VERSION = "1.2.0"
 TRANSCRIPT_VERSION = "1.0.0"
 _LANGUAGE_NAMES = {"en": "English", "fr": "French", "de": "German", "es": "Spanish"}
@@ -62,7 +65,35 @@ def transcript_json(cues: Iterable[Cue]) -> dict:
                           "body": c.text} for c in cues]}
 
 
-def player_html(result, cues: list[Cue], names: dict[str, str]) -> str:
+def words_json(words: Iterable[TimedWord]) -> dict:
+    """The same transcript with one segment per written word (Apple and Podcasting 2.0 read-along)."""
+    return {"version": TRANSCRIPT_VERSION,
+            "segments": [{"speaker": w.speaker, "startTime": _seconds(w.start_ms), "endTime": _seconds(w.end_ms),
+                          "body": w.text} for w in words]}
+
+
+def _transcript_html(words: Sequence[TimedWord]) -> str:
+    """One paragraph per turn and one element per written word, with its start in seconds.
+
+    Written here rather than built by the page's script: an hour has about
+    9,000 words, and the browser parses markup far faster than script can
+    make elements.  The first word is the transcript's one tab stop (the
+    page's script moves it: a roving tabindex).
+    """
+    esc = html.escape
+    parts: list[str] = []
+    turn = None
+    for n, w in enumerate(words):
+        if w.turn_index != turn:
+            parts.append(f'{"</p>" if turn is not None else ""}<p class="turn"><span class="speaker">'
+                         f'{esc(w.speaker)}:</span>')
+            turn = w.turn_index
+        stop = ' tabindex="0" aria-describedby="transcript-help"' if n == 0 else ""
+        parts.append(f' <span data-start="{_seconds(w.start_ms)}"{stop}>{esc(w.text)}</span>')
+    return "".join(parts) + ("</p>" if parts else "")
+
+
+def player_html(result, cues: list[Cue], words: Sequence[TimedWord]) -> str:
     meta = result.episode.metadata
     stem = result.path.stem
     esc = html.escape
@@ -70,18 +101,10 @@ def player_html(result, cues: list[Cue], names: dict[str, str]) -> str:
         f'<li><button type="button" data-start="{_seconds(m.start_ms)}">'
         f'<span class="time">{timestamp(m.start_ms)[:8]}</span>{esc(m.title)}</button></li>'
         for m in result.chapters)
-    turns: dict[int, list[tuple[int, Cue]]] = {}
-    for n, cue in enumerate(cues):
-        turns.setdefault(cue.turn_index, []).append((n, cue))
-    transcript_items = "".join(
-        f'<p class="turn"><span class="speaker">{esc(items[0][1].speaker)}:</span> '
-        + " ".join(f'<button type="button" class="cue" data-start="{_seconds(c.start_ms)}" '
-                   f'aria-label="Play from {timestamp(c.start_ms)[:8]}: {esc(c.text)}">{esc(c.text)}</button>'
-                   for _, c in items)
-        + "</p>"
-        for _, items in sorted(turns.items()))
-    data = {"cues": [{"start": _seconds(c.start_ms), "end": _seconds(c.end_ms), "speaker": c.speaker,
-                      "text": c.text} for c in cues],
+    # The captions again (with their word timestamps) for the offline page,
+    # whose browser will not load the .vtt files beside it.
+    data = {"cues": [{"start": _seconds(c.start_ms), "end": _seconds(c.end_ms), "text": vtt_payload(c)}
+                     for c in cues],
             "chapters": [{"id": m.element_id, "start": _seconds(m.start_ms), "end": _seconds(m.end_ms),
                           "text": m.title} for m in result.chapters]}
     template = string.Template(resources.files("audio").joinpath("player.html").read_text(encoding="utf-8"))
@@ -90,7 +113,7 @@ def player_html(result, cues: list[Cue], names: dict[str, str]) -> str:
         lang=esc(lang), lang_label=_LANGUAGE_NAMES.get(lang, lang), title=esc(meta.title), show=esc(meta.show),
         description=esc(meta.description), mp3=esc(result.path.name), vtt=esc(f"{stem}.vtt"),
         chapters_vtt=esc(f"{stem}.chapters.vtt"), chapter_items=chapter_items,
-        transcript_items=transcript_items,
+        transcript_items=_transcript_html(words),
         data=json.dumps(data, ensure_ascii=False).replace("</", "<\\/"))
 
 
@@ -103,6 +126,7 @@ def publish(result, *, formats: Iterable[str] = FORMATS, base_url: str = "") -> 
     folder, stem = result.path.parent, result.path.stem
     names = {s.id: s.name for s in result.episode.manifest.speakers}
     cues = build_cues(result.sentences, names)
+    words = timed_words(result.sentences, names)
     written: list[Path] = []
 
     def put(name: str, data: bytes | str) -> None:
@@ -116,9 +140,13 @@ def publish(result, *, formats: Iterable[str] = FORMATS, base_url: str = "") -> 
         put(f"{stem}.chapters.json", json.dumps(chapters_json(result.chapters), indent=2, ensure_ascii=False) + "\n")
     if "transcript" in formats:
         put(f"{stem}.transcript.json", json.dumps(transcript_json(cues), indent=2, ensure_ascii=False) + "\n")
+    if "words" in formats:
+        # one segment per line: an hour is about 9,000 of them
+        segments = ",\n".join(json.dumps(seg, ensure_ascii=False) for seg in words_json(words)["segments"])
+        put(f"{stem}.words.json", f'{{"version": "{TRANSCRIPT_VERSION}", "segments": [\n{segments}\n]}}\n')
     if "player" in formats:
         put(f"{stem}.chapters.vtt", chapters_vtt(result.chapters))
-        put("index.html", player_html(result, cues, names))
+        put("index.html", player_html(result, cues, words))
     if "feed" in formats:
         put("feed.xml", build_feed(
             result.episode.metadata, base_url=base_url, mp3_name=result.path.name,
@@ -126,6 +154,7 @@ def publish(result, *, formats: Iterable[str] = FORMATS, base_url: str = "") -> 
             vtt_name=f"{stem}.vtt" if "vtt" in formats else None,
             chapters_name=f"{stem}.chapters.json" if "chapters" in formats else None,
             transcript_json_name=f"{stem}.transcript.json" if "transcript" in formats else None,
+            words_json_name=f"{stem}.words.json" if "words" in formats else None,
             srt_name=f"{stem}.srt" if "srt" in formats else None))
     log.info("wrote %d sidecar files beside %s", len(written), result.path)
     return written

@@ -32,6 +32,7 @@ def render_table(report: FidelityReport) -> str:
     lines += ["", f"by turn{'':<27} {'WER':>7} {'words':>6} {'sub':>5} {'del':>5} {'ins':>5} {'drift ms':>9}  status"]
     for t in report.turns:
         lines.append(f"  {t.index + 1:>3}. {t.speaker[:27]:<27} {_score_cells(t.score)} {_ms(t.drift_ms):>9}  {t.status}")
+    lines += _word_timing_lines(report)
     lines.append("")
     lines += [f"note: {n}" for n in report.notes]
     if report.passed:
@@ -39,6 +40,19 @@ def render_table(report: FidelityReport) -> str:
     else:
         lines += [f"FAIL: {f}" for f in report.failures]
     return "\n".join(lines)
+
+
+def _word_timing_lines(report: FidelityReport) -> list[str]:
+    w = report.word_timing
+    if w is None:
+        return []
+    lines = ["", f"word timing of {w.source}: {w.heard_right} of {w.words} words heard right"]
+    if w.median_ms is not None:
+        t = report.thresholds
+        lines += [f"  |Δ start| median {w.median_ms:>5} ms  (limit {t.max_word_median_ms} ms)",
+                  f"  |Δ start| 90th   {w.p90_ms:>5} ms  (limit {t.max_word_p90_ms} ms)",
+                  f"  |Δ start| max    {w.max_ms:>5} ms;  heard later than timed by a median {w.bias_ms:+d} ms"]
+    return lines
 
 
 def write_json(data: dict, dest: Path) -> None:

@@ -2,7 +2,10 @@
 
 The reference is what was rendered (the written transcript, before any
 lexicon respelling): given as ``--transcript``, or read from the episode's
-own tags (USLT lines, CHAP frames and the render's timeline).
+own tags (USLT lines, CHAP frames and the render's timeline).  When the
+render's word timeline (``STEM.words.json``) is beside the audio, or given,
+its word starts are measured against where Whisper heard each word
+(``wordtiming``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from . import align as al
 from .errors import VerifyError
 from .transcribe import Recognition, RecognitionOptions, recognise
+from .wordtiming import WordTimingResult, measure, read_words
 
 # The CLI imports this module at start-up for the default thresholds, so the
 # tag reader (mutagen, numpy) and jiwer are imported where they are used:
@@ -35,6 +39,12 @@ class Thresholds:
     max_turn_wer: float = 0.35
     max_chapter_drift_ms: int = 1500
     max_deletion_run: int = 10  # consecutive reference words unheard: a stretch is missing
+    # |Δ start| of the word timeline against Whisper's word timestamps.  The
+    # seed's marks sit on the sound onsets (within a few ms of the end of the
+    # silence before each word), and tiny.en hears words a median 78 ms
+    # late: it measures a median of 91 ms and a 90th percentile of 212 ms.
+    max_word_median_ms: int = 120
+    max_word_p90_ms: int = 350
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,7 @@ class FidelityReport:
     thresholds: Thresholds
     failures: tuple[str, ...] = field(default=())
     notes: tuple[str, ...] = field(default=())
+    word_timing: WordTimingResult | None = None  # when a word timeline was given or found
 
     @property
     def passed(self) -> bool:
@@ -199,8 +210,9 @@ def _longest_deletion(indices: Sequence[int], a: al.Alignment) -> int:
 
 
 def evaluate(turns: Sequence[RefTurn], chapters: Sequence[RefChapter], heard: Recognition,
-             thresholds: Thresholds = Thresholds(), audio: str = "") -> FidelityReport:
-    """Score *heard* against the reference turns and chapters."""
+             thresholds: Thresholds = Thresholds(), audio: str = "",
+             word_timing: WordTimingResult | None = None) -> FidelityReport:
+    """Score *heard* against the reference turns and chapters (and *word_timing*, measured on it)."""
     import jiwer
 
     ref = al.reference_tokens([t.text for t in turns])
@@ -257,10 +269,13 @@ def evaluate(turns: Sequence[RefTurn], chapters: Sequence[RefChapter], heard: Re
     overall = jiwer.process_words(" ".join(r.text for r in ref), " ".join(hyp_words) or "")
     overall_score = Score(len(ref), overall.substitutions, overall.deletions, overall.insertions)
     notes = [] if chapters else ["the audio has no chapters: chapter timing not checked"]
+    if word_timing is None:
+        notes.append("no word timeline (STEM.words.json or --words): word timing not checked")
     report = FidelityReport(
         audio=audio, model=heard.model, normaliser=al.NORMALISER, overall=overall_score,
         speakers={name: _score(idx, a) for name, idx in speakers.items()},
-        turns=turn_results, chapters=tuple(chapter_results), thresholds=thresholds, notes=tuple(notes))
+        turns=turn_results, chapters=tuple(chapter_results), thresholds=thresholds, notes=tuple(notes),
+        word_timing=word_timing)
     return _judge(report)
 
 
@@ -300,16 +315,40 @@ def _judge(report: FidelityReport) -> FidelityReport:
     unheard = [str(c.index + 1) for c in report.chapters if c.drift_ms is None]
     if unheard:
         failures.append(f"chapter(s) {', '.join(unheard)}: first words not heard")
+    failures += _judge_words(report.word_timing, t)
     return FidelityReport(**{**report.__dict__, "failures": tuple(failures)})
+
+
+def _judge_words(timing: WordTimingResult | None, t: Thresholds) -> list[str]:
+    if timing is None:
+        return []
+    if timing.median_ms is None:
+        return [f"word timing: no word of {timing.source} was heard"]
+    out = []
+    if timing.median_ms > t.max_word_median_ms:
+        out.append(f"word starts are a median {timing.median_ms} ms from where they are heard "
+                   f"(limit {t.max_word_median_ms} ms)")
+    if timing.p90_ms > t.max_word_p90_ms:
+        out.append(f"word starts are {timing.p90_ms} ms from where they are heard at the 90th percentile "
+                   f"(limit {t.max_word_p90_ms} ms)")
+    return out
 
 
 def verify(audio: Path, reference: tuple[list[RefTurn], list[RefChapter]] | None = None, *,
            model: str | None = None, thresholds: Thresholds = Thresholds(),
-           options: RecognitionOptions = RecognitionOptions()) -> FidelityReport:
-    """Transcribe *audio* and score it against *reference* (default: its own tags)."""
+           options: RecognitionOptions = RecognitionOptions(), words: Path | None = None) -> FidelityReport:
+    """Transcribe *audio* and score it against *reference* (default: its own tags).
+
+    *words* is the render's word timeline; by default ``STEM.words.json``
+    beside the audio, when there is one.
+    """
     audio = Path(audio)
     if not audio.is_file():
         raise VerifyError(f"audio not found: {audio}")
     turns, chapters = reference if reference is not None else reference_from_tags(audio)
+    if words is None and audio.with_suffix(".words.json").is_file():
+        words = audio.with_suffix(".words.json")
+    timeline = read_words(words) if words is not None else None  # a bad file fails before Whisper runs
     heard = recognise(audio, model, options)
-    return evaluate(turns, chapters, heard, thresholds, audio=str(audio))
+    timing = measure(timeline, heard, source=str(words)) if timeline is not None else None
+    return evaluate(turns, chapters, heard, thresholds, audio=str(audio), word_timing=timing)

@@ -23,11 +23,18 @@ verify: `episode verify` of the rendered seed, against a bare faster-whisper
 transcription of the same file with the same model and settings (both as
 fresh processes, so both pay for start-up and model loading).
 
-quality (--quality): DNSMOS P.808 of the rendered seed (the mean of 10 s
-windows of the MP3) and the median pitch ratio of its host to its guest:
-figures, not timings (--no-timing prints them alone).
+quality: DNSMOS P.808 of the rendered seed (the mean of 10 s windows of
+the MP3) and the median pitch ratio of its host to its guest: figures, not
+timings (--quality --no-timing prints them alone).
 
-Run: .venv/bin/python scripts/bench.py [--repeat N] [--quality [--no-timing]]
+player (only with --player, and then alone): the player page of a synthetic
+60-minute interview (about 9,000 words; page data made from the seed's
+sentences at 150 words a minute, over a silent MP3, nothing rendered) in
+headless Chromium: script time to set up the words (performance.measure
+'player-setup'), and the time of each timeupdate handler, word after word as
+in playback and at random seeks, with follow-along on.
+
+Run: .venv/bin/python scripts/bench.py [--repeat N] [--quality --no-timing | --player]
 """
 
 from __future__ import annotations
@@ -247,13 +254,107 @@ def quality_section(mp3: Path) -> list[str]:
     return lines
 
 
+def synthetic_player(minutes: float, folder: Path) -> tuple[Path, int]:
+    """A player page for about *minutes* of interview, from the seed's sentences; no speech rendered.
+
+    Words take 150 + 45 ms a character (about 400 ms: 150 words a minute),
+    with the seed manifest's pauses; the MP3 beside it is silence of that length.
+    """
+    from types import SimpleNamespace
+
+    from audio.assemble import ChapterMark, SentenceTiming
+    from audio.captions import build_cues
+    from audio.publish import player_html, write_atomic
+    from audio.wordtiming import timed_words
+
+    episode = load_episode(SEED)
+    pauses = episode.manifest.pauses
+    sentences, cursor, turn_index = [], 0, 0
+    while cursor < minutes * 60_000:
+        for turn in episode.turns:
+            cursor += pauses.turn_pause_ms
+            for n, text in enumerate(turn.sentences):
+                cursor += pauses.sentence_pause_ms if n else 0
+                starts = []
+                for word in text.split():
+                    starts.append(cursor)
+                    cursor += 150 + 45 * len(word)
+                sentences.append(SentenceTiming(turn_index, n, turn.speaker_id, text, starts[0], cursor,
+                                                tuple(starts)))
+            turn_index += 1
+    duration_ms = cursor + 800
+    firsts = [s.start_ms for s in sentences if s.sentence_index == 0][::8]
+    chapters = tuple(ChapterMark(n, f"chp{n}", f"Chapter {n + 1}", start, end)
+                     for n, (start, end) in enumerate(zip([0, *firsts[1:]], [*firsts[1:], duration_ms])))
+    names = {s.id: s.name for s in episode.manifest.speakers}
+    mp3 = folder / "synthetic.mp3"
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono",
+                    "-t", f"{duration_ms / 1000:.3f}", "-c:a", "libmp3lame", "-b:a", "8k", str(mp3)], check=True)
+    result = SimpleNamespace(episode=episode, path=mp3, chapters=chapters)
+    words = timed_words(sentences, names)
+    page = write_atomic(folder / "index.html", player_html(result, build_cues(sentences, names), words))
+    return page, len(words)
+
+
+PLAYER_UPDATES = """([sequence, seeks]) => {
+    const audio = document.getElementById('player');
+    const starts = Array.from(document.querySelectorAll('#transcript [data-start]'), el => +el.dataset.start);
+    const times = [];
+    const time = (t) => {
+        audio.currentTime = t;
+        const t0 = performance.now();
+        audio.dispatchEvent(new Event('timeupdate'));
+        times.push(performance.now() - t0);
+    };
+    for (let k = 0; k < sequence; k++) { time(starts[k] + 0.01); }  // playback: a new word each time
+    let seed = 7;
+    for (let k = 0; k < seeks; k++) {  // jumps anywhere (deterministic)
+        seed = (seed * 16807) % 2147483647;
+        time(starts[seed % starts.length] + 0.01);
+    }
+    return times;
+}"""
+
+
+def player_bench(repeat: int) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="episode-bench-player-") as name:
+        page_file, n_words = synthetic_player(60, Path(name))
+        setup, updates = [], []
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+            for _ in range(repeat):
+                page = browser.new_page()
+                page.goto(page_file.as_uri())
+                page.wait_for_function("document.getElementById('player').readyState >= 1")
+                setup.append(page.evaluate("performance.getEntriesByName('player-setup')[0].duration"))
+                page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+                updates += page.evaluate(PLAYER_UPDATES, [2000, 500])
+                page.close()
+            browser.close()
+    updates.sort()
+    print(f"{'player page, synthetic 60 min':<40}{'ms':>10}{'target':>10}  ({n_words} words, {repeat} loads)")
+    print(f"{'building the word elements (script)':<40}{statistics.median(setup):>10.1f}{'<= 200':>10}"
+          f"  (max {max(setup):.1f})")
+    for label, value in (("timeupdate, median", statistics.median(updates)),
+                         ("timeupdate, 99th percentile", updates[int(0.99 * (len(updates) - 1))]),
+                         ("timeupdate, slowest", updates[-1])):
+        print(f"{label:<40}{value:>10.2f}{'<= 2':>10}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, median taken")
     parser.add_argument("--scale", default="10,30,60", help="synthetic interview lengths in minutes ('' to skip)")
     parser.add_argument("--quality", action="store_true", help="with --no-timing: only DNSMOS and the pitch ratio")
     parser.add_argument("--no-timing", action="store_true", help="with --quality: print only that")
+    parser.add_argument("--player", action="store_true", help="only the player page benchmark (headless Chromium)")
     args = parser.parse_args()
+    if args.player:
+        player_bench(args.repeat)
+        return
     if args.no_timing:
         if not args.quality:
             parser.error("--no-timing goes with --quality")

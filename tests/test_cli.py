@@ -68,13 +68,14 @@ def test_render_small_transcript(tmp_path):
                  "--base-url", "https://example.org/ep")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.parent.iterdir()) == [
-        "index.html", "mini.chapters.json", "mini.chapters.vtt", "mini.mp3", "mini.transcript.json", "mini.vtt"]
+        "index.html", "mini.chapters.json", "mini.chapters.vtt", "mini.mp3", "mini.transcript.json", "mini.vtt",
+        "mini.words.json"]
 
 
 def test_render_unknown_sidecar_format(tmp_path):
     result = run("render", SEED, "-o", tmp_path / "x.mp3", "--skip", "pdf")
     assert result.exit_code == 2
-    assert result.output == "Error: --skip takes one of vtt, srt, chapters, transcript, feed, player, not 'pdf'\n"
+    assert result.output == "Error: --skip takes one of vtt, srt, chapters, transcript, words, feed, player, not 'pdf'\n"
     assert not (tmp_path / "x.mp3").exists()
 
 
@@ -172,6 +173,7 @@ def test_verify_exit_codes(tmp_path):
     passed = run("verify", out, "--json", report)
     assert passed.exit_code == 0, passed.output
     assert passed.output.rstrip().endswith("PASS")
+    assert f"word timing of {tmp_path / 'talk.words.json'}: " in passed.output  # found beside the MP3
     assert json.loads(report.read_text())["passed"] is True
     other = tmp_path / "other.txt"
     other.write_text("HOST: Tell me about the weather on Mars.\nGUEST: It is cold and dusty.\n", encoding="utf-8")
@@ -190,6 +192,12 @@ def test_verify_bad_input(tmp_path):
     assert result.exit_code == 2
     assert result.output.startswith(f"Error: {bogus}: cannot read ID3 tags") or \
         result.output.startswith(f"Error: {bogus} carries no transcript")
+
+
+def test_verify_words_file_missing(seed_render, tmp_path):
+    result = run("verify", seed_render.path, "--words", tmp_path / "none.words.json")
+    assert result.exit_code == 2
+    assert result.output == f"Error: word timeline not found: {tmp_path / 'none.words.json'}\n"
 
 
 def test_verify_unknown_model(seed_render, tmp_path):
