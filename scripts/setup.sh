@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything `episode` needs on a Debian machine with Python 3.11:
 # the Debian packages it drives (espeak-ng, ffmpeg, ...) and a virtual
-# environment in .venv with the package and its test extras.
+# environment in .venv with the package, its test extras and Ray (the extra
+# `ray`, which the batch tests run).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ fi
 stamp=.venv/.episode-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,ray]"
     echo "$want" > "$stamp"
 fi
 
