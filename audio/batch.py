@@ -213,6 +213,17 @@ class _Catalogue:
         return state
 
 
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?:[a-z0-9_]{8}|[a-z0-9_]{8}\.part\.mp3)")
+
+
+def _sweep(out: Path, slugs: set[str]) -> None:
+    """Remove the temporary files a killed run left (write_atomic's and the render's), ours only."""
+    for path in out.iterdir():
+        m = _TEMPORARY.fullmatch(path.name)
+        if m and path.is_file() and (m["name"].split(".")[0] in slugs | _RESERVED):
+            path.unlink(missing_ok=True)
+
+
 def _write_if_changed(dest: Path, data: bytes) -> bool:
     """Write *dest* only when its bytes change, so an unchanged file keeps its mtime."""
     with contextlib.suppress(OSError):
@@ -272,6 +283,7 @@ def run_batch(paths: Sequence[Path], options: BatchOptions,
     images = {src.slug: load_artwork(Path(ep.metadata.image)) for src, ep in loaded if ep.metadata.image}
     with _locked(cat.out / STATE_DIR):
         shutil.rmtree(cat.work_dir, ignore_errors=True)  # what a killed run left half made
+        _sweep(cat.out, {s.slug for s in sources})
         cat.state_dir.mkdir(parents=True, exist_ok=True)
         jobs, keys, interrupted, outer = [], {}, False, 0
         for source, episode in loaded:

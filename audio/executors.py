@@ -243,16 +243,19 @@ class _Ray:
             self.ray.shutdown()
 
 
+def split_cores(cores: int, workers: int | None, jobs: int) -> tuple[int, int]:
+    """(episodes at once, workers inside each render): *cores* shared so none is oversubscribed."""
+    outer = max(1, min(workers or cores, jobs))
+    return outer, max(1, cores // outer)
+
+
 def plan_workers(executor: str, workers: int | None, jobs: int, ray_address: str | None = None):
-    """(pool, outer workers, inner workers per render): the cores split so none is oversubscribed."""
-    cores = os.cpu_count() or 1
+    """(pool, outer workers, inner workers per render) for *jobs* episodes."""
     if executor == "ray":
         pool = _Ray(ray_address, workers)
-        total = pool.cpus()
-        outer = max(1, min(workers or total, jobs))
-        return pool, outer, max(1, total // outer)
-    outer = max(1, min(workers or cores, jobs))
-    return _Local(outer), outer, max(1, cores // outer)
+        return (pool, *split_cores(pool.cpus(), workers, jobs))
+    outer, inner = split_cores(os.cpu_count() or 1, workers, jobs)
+    return _Local(outer), outer, inner
 
 
 def execute(pool, jobs: Iterable[Job], outer: int, on_start: Callable[[Job], None],

@@ -77,10 +77,10 @@ def newest_first(items: Sequence[FeedItem]) -> list[FeedItem]:
     return sorted(items, key=lambda i: (_day(i.date) or _dt.date.min, i.number or 0, i.slug), reverse=True)
 
 
-def _add(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+def _add(parent: ET.Element, tag: str, content: str | None = None, **attrs: str) -> ET.Element:
     el = ET.SubElement(parent, tag, attrs)
-    if text is not None:
-        el.text = text
+    if content is not None:
+        el.text = content
     return el
 
 
@@ -110,7 +110,7 @@ def build_feed(show: Show, items: Sequence[FeedItem], *, cover_name: str = "") -
         owner = _add(channel, _it("owner"))
         _add(owner, _it("name"), show.owner_name or show.author or show.title)
         _add(owner, _it("email"), show.owner_email)
-    category = _add(channel, _it("category"), text=show.category)
+    category = _add(channel, _it("category"), text=show.category)  # Apple's names are attributes
     if show.subcategory:
         _add(category, _it("category"), text=show.subcategory)
     _add(channel, _it("explicit"), "true" if show.explicit else "false")
