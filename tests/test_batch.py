@@ -423,3 +423,73 @@ def test_two_transcripts_with_one_slug_are_refused(tmp_path):
     assert result.exit_code == 2
     assert result.output == (f"Error: {tmp_path / 'a' / 'third-wave.txt'} and {tmp_path / 'b' / 'third-wave.txt'} "
                              "would both be third-wave.mp3; rename one\n")
+
+
+def test_a_worker_keeps_one_synthesizer_for_every_episode(tmp_path, clip_cache):
+    from audio import executors
+    from audio.episode import load_episode
+    from audio.executors import Job, run_job
+    from audio.render import RenderOptions
+
+    src = write_catalogue(tmp_path / "src", {k: EPISODES[k] for k in ("opening-night", "third-wave")})
+    synth = executors._synthesizer(clip_cache, 1)
+    for slug in ("opening-night", "third-wave"):
+        episode = load_episode(src / f"{slug}.txt")
+        job = Job(slug=slug, episode=episode, options=RenderOptions(cache_dir=clip_cache, workers=1),
+                  formats=("vtt",), page_name=f"{slug}.html", show_href="index.html", work_dir=str(tmp_path / slug))
+        outcome = run_job(job)
+        assert outcome.ok and outcome.files == (f"{slug}.mp3", f"{slug}.vtt")
+        # The worker's one synthesizer spoke this episode: its stats are this episode's sentences.
+        assert executors._synthesizer(clip_cache, 1) is synth
+        assert synth.stats.synthesised + synth.stats.from_cache == len(episode.speech_jobs())
+
+
+def test_render_embeds_the_manifests_image_and_feeds_it(tmp_path, clip_cache):
+    src = write_catalogue(tmp_path / "src", {"second-act": EPISODES["second-act"]})
+    with (src / "second-act.toml").open("a", encoding="utf-8") as fh:
+        fh.write(f'\n[show]\ntitle = "Newsroom Interviews"\nbase_url = "{BASE_URL}"\n')
+    out = tmp_path / "out" / "second-act.mp3"
+    result = run_cli("render", src / "second-act.txt", "-o", out, "--cache-dir", clip_cache)
+    assert result.exit_code == 0, result.output
+    image = (src / "second-act-cover.png").read_bytes()
+    assert [(f.type, f.data == image) for f in ID3(str(out)).getall("APIC")] == [(PictureType.COVER_FRONT, True)]
+    assert (out.parent / "second-act.png").read_bytes() == image
+    parsed = feedparser.parse(str(out.parent / "feed.xml"))
+    assert parsed.feed.title == "Newsroom Interviews"
+    assert parsed.feed.image.href == f"{BASE_URL}/second-act.png"
+    assert parsed.feed.podcast_guid == podcast_guid(f"{BASE_URL}/feed.xml")
+    assert [e.enclosures[0].href for e in parsed.entries] == [f"{BASE_URL}/second-act.mp3"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+def test_show_page_passes_axe_and_links_each_player_page(catalogue, browser):
+    root, _, _ = catalogue
+    out = root / "out"
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto((out / "index.html").resolve().as_uri())
+    hrefs = page.eval_on_selector_all("main ol li h3 a", "els => els.map(a => a.getAttribute('href'))")
+    assert hrefs == ["third-wave.html", "second-act.html", "opening-night.html"]
+    assert page.evaluate("document.querySelector('header img').naturalWidth") == 3000  # the cover loaded
+    page.add_script_tag(path=str(ROOT / ".venv" / "npm" / "node_modules" / "axe-core" / "axe.min.js"))
+    assert page.evaluate("axe.run().then(r => r.violations.map(v => v.id + ': ' + v.help))") == []
+    page.click("text=Second act")
+    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    assert page.url.endswith("/second-act.html")
+    page.add_script_tag(path=str(ROOT / ".venv" / "npm" / "node_modules" / "axe-core" / "axe.min.js"))
+    assert page.evaluate("axe.run().then(r => r.violations.map(v => v.id + ': ' + v.help))") == []
+    page.click("text=Newsroom Interviews")
+    assert page.url.endswith("/index.html")
+    assert errors == []
