@@ -240,17 +240,6 @@ def read_chapters(path: Path) -> tuple[ChapterMark, ...]:
     return tuple(out)
 
 
-def read_cover(path: Path) -> tuple[str, bytes] | None:
-    """The front cover (APIC type 3) the episode carries: (MIME type, image bytes)."""
-    tags = read_tags(path)
-    if tags is None:
-        return None
-    for frame in tags.getall("APIC"):
-        if frame.type == PictureType.COVER_FRONT:
-            return frame.mime, frame.data
-    return None
-
-
 def read_transcript(path: Path) -> str | None:
     """The USLT transcript the episode carries, if any."""
     tags = read_tags(path)
