@@ -153,9 +153,10 @@ def _run(job: Job, folder: Path) -> Outcome:
         mp3 = Path(job.mp3_path)
     wer, failure = None, ""
     if job.verify:
+        from .transcribe import RecognitionOptions
         from .verify import verify
 
-        report = verify(mp3)
+        report = verify(mp3, options=RecognitionOptions(cpu_threads=job.options.workers))
         wer = report.overall.wer
         failure = report.failures[0] if report.failures else ""
     return Outcome(job.slug, ok=True, item=item, files=files, work_dir=str(folder), duration_ms=duration_ms,
