@@ -27,6 +27,7 @@ import re
 import shutil
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -38,6 +39,7 @@ from .executors import EXECUTORS, Job, Outcome, execute, plan_workers, stage_fol
 from .feed import FeedItem, build_feed
 from .manifest import manifest_beside
 from .publish import FORMATS, write_atomic
+from .render import RenderOptions
 from .show import FEED_NAME, SHOW_PAGE, Show, load_show, show_from_dict, show_from_episode
 from .showpage import show_page_html
 from .speak import engines_fingerprint
@@ -109,8 +111,7 @@ class BatchReport:
                 "executor": self.executor, "workers": self.workers, "seconds": round(self.seconds, 3),
                 "interrupted": self.interrupted, "warnings": list(self.warnings), "written": list(self.written),
                 "episodes": [asdict(r) for r in self.rows],
-                "counts": {s: sum(r.status == s for r in self.rows) for s in STATUSES if any(r.status == s
-                                                                                             for r in self.rows)}}
+                "counts": dict(Counter(r.status for r in self.rows))}
 
 
 def slugify(stem: str) -> str:
@@ -296,7 +297,7 @@ def run_batch(paths: Sequence[Path], options: BatchOptions,
             job = Job(slug=source.slug, episode=episode, formats=FORMATS, page_name=f"{source.slug}.html",
                       show_href=SHOW_PAGE, image_name=f"{source.slug}.{art.extension}" if source.slug in images else "",
                       verify=options.verify,
-                      options=_render_options(options, art))
+                      options=RenderOptions(id3_version=options.id3_version, cache_dir=options.cache_dir, cover=art))
             if state is None:
                 jobs.append(job)
             elif options.verify and not state.get("verified"):
@@ -311,12 +312,6 @@ def run_batch(paths: Sequence[Path], options: BatchOptions,
     return BatchReport(out_dir=cat.out, show=show, rows=tuple(cat.rows[s] for s in order), interrupted=interrupted,
                        seconds=time.perf_counter() - start, warnings=tuple(show.warnings()) if show else (),
                        workers=outer, executor=options.executor, written=written)
-
-
-def _render_options(options: BatchOptions, art: Artwork):
-    from .render import RenderOptions
-
-    return RenderOptions(id3_version=options.id3_version, cache_dir=options.cache_dir, cover=art)
 
 
 def _row_from_state(source: Source, state: dict, status: str, verify: bool, seconds: float = 0.0) -> EpisodeRow:
@@ -378,13 +373,19 @@ def _write_show(cat: _Catalogue, show: Show, cover: Artwork, images: dict[str, A
     cover_name = f"cover.{cover.extension}"
     if _write_if_changed(cat.out / cover_name, cover.data):
         written.append(cover_name)
+    states = {src.slug: cat.state(src.slug) for src, _ in loaded
+              if cat.rows[src.slug].status in ("rendered", "up to date", "verify failed")}
+
+    def date(pair: tuple[Source, Episode]) -> str:  # as rendered: an undated manifest's date is its render's day
+        state = states.get(pair[0].slug)
+        return state["item"]["date"] if state else pair[1].metadata.date
+
     # Episodes are numbered by date (then file name) unless their manifest gives a number.
-    dated = sorted(loaded, key=lambda pair: (pair[1].metadata.date, pair[0].slug))
+    dated = sorted(loaded, key=lambda pair: (date(pair), pair[0].slug))
     numbers = {src.slug: ep.metadata.number or n for n, (src, ep) in enumerate(dated, start=1)}
     items = []
     for source, _ in loaded:
-        row = cat.rows.get(source.slug)
-        state = cat.state(source.slug) if row and row.status in ("rendered", "up to date", "verify failed") else None
+        state = states.get(source.slug)
         if state is None:
             continue
         item = FeedItem(**state["item"])
