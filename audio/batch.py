@@ -50,6 +50,7 @@ STATE_DIR = ".episode-batch"
 BATCH_FORMAT = 1  # bump when what a render writes changes: every episode is rendered again
 TRANSCRIPT_SUFFIXES = (".txt",)
 _RESERVED = {"index", "feed", "cover"}  # slugs whose files would be the show's own
+EPISODE_FORMATS = tuple(f for f in FORMATS if f != "feed")  # the show has one feed, written by the driver
 
 
 @dataclass(frozen=True)
@@ -294,7 +295,7 @@ def run_batch(paths: Sequence[Path], options: BatchOptions,
             art = images.get(source.slug, cover)
             keys[source.slug] = key = episode_key(source, episode, show, art, options.id3_version)
             state = cat.up_to_date(source.slug, key)
-            job = Job(slug=source.slug, episode=episode, formats=FORMATS, page_name=f"{source.slug}.html",
+            job = Job(slug=source.slug, episode=episode, formats=EPISODE_FORMATS, page_name=f"{source.slug}.html",
                       show_href=SHOW_PAGE, image_name=f"{source.slug}.{art.extension}" if source.slug in images else "",
                       verify=options.verify,
                       options=RenderOptions(id3_version=options.id3_version, cache_dir=options.cache_dir, cover=art))

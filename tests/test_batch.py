@@ -109,6 +109,8 @@ def test_three_transcripts_become_three_episodes(catalogue):
     want = SHOW_FILES | {"second-act.png"} | {f"{slug}{ext}" for slug in EPISODES for ext in SIDECARS}
     assert visible(out) == want
     for slug in EPISODES:
+        state = json.loads((out / STATE_DIR / "state" / f"{slug}.json").read_text(encoding="utf-8"))
+        assert sorted(state["files"]) == sorted(f"{slug}{ext}" for ext in SIDECARS)  # the show's files are the show's
         chapters = read_chapters(out / f"{slug}.mp3")
         assert [c.title for c in chapters][1:] == [EPISODES[slug][0].splitlines()[1][3:]]
         assert [c["title"] for c in ffprobe_chapters(out / f"{slug}.mp3")] == [c.title for c in chapters]
