@@ -29,13 +29,13 @@ import time
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from .art import Artwork, generate_cover, load_artwork
 from .episode import Episode, load_episode
 from .errors import EpisodeError, InputError, OutputError
-from .executors import EXECUTORS, Job, Outcome, execute, plan_workers, stage_folder
+from .executors import EXECUTORS, Job, Outcome, execute, one_line, plan_workers, stage_folder
 from .feed import FeedItem, build_feed
 from .manifest import manifest_beside
 from .publish import FORMATS, write_atomic
@@ -50,6 +50,7 @@ STATE_DIR = ".episode-batch"
 BATCH_FORMAT = 1  # bump when what a render writes changes: every episode is rendered again
 TRANSCRIPT_SUFFIXES = (".txt",)
 _RESERVED = {"index", "feed", "cover"}  # slugs whose files would be the show's own
+_ITEM_FIELDS = {f.name for f in fields(FeedItem)}
 EPISODE_FORMATS = tuple(f for f in FORMATS if f != "feed")  # the show has one feed, written by the driver
 
 
@@ -187,7 +188,7 @@ class _Catalogue:
 
     def up_to_date(self, slug: str, key: str) -> dict | None:
         state = self.state(slug)
-        if not state or state.get("key") != key:
+        if not state or state.get("key") != key or set(state.get("item", {})) != _ITEM_FIELDS:
             return None
         mp3 = self.out / f"{slug}.mp3"
         if not all((self.out / name).is_file() for name in state["files"]) or mp3.stat().st_size != state["mp3_bytes"]:
@@ -279,7 +280,7 @@ def run_batch(paths: Sequence[Path], options: BatchOptions,
         try:
             loaded.append((source, load_episode(source.transcript, source.manifest)))
         except EpisodeError as exc:
-            cat.set_row(EpisodeRow(source.slug, str(source.transcript), "failed", str(exc).splitlines()[0]))
+            cat.set_row(EpisodeRow(source.slug, str(source.transcript), "failed", one_line(exc)))
     show = _show(options, loaded)
     cover = (load_artwork(show.image) if show.image else generate_cover(show.title)) if show else None
     images = {src.slug: load_artwork(Path(ep.metadata.image)) for src, ep in loaded if ep.metadata.image}

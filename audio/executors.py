@@ -75,6 +75,12 @@ class Outcome:
     seconds: float = 0.0
 
 
+def one_line(exc: BaseException) -> str:
+    """An error as the summary shows it: its first line, or its kind when it has no message."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 # -- in the worker ------------------------------------------------------------
 
 _SYNTHESIZERS: dict = {}
@@ -121,9 +127,9 @@ def run_job(job: Job) -> Outcome:
         return Outcome(job.slug, ok=False, reason="interrupted", interrupted=True,
                        seconds=time.perf_counter() - start)
     except EpisodeError as exc:
-        return Outcome(job.slug, ok=False, reason=str(exc).splitlines()[0], seconds=time.perf_counter() - start)
+        return Outcome(job.slug, ok=False, reason=one_line(exc), seconds=time.perf_counter() - start)
     except Exception as exc:  # noqa: BLE001 - one episode's bug must not stop the others
-        return Outcome(job.slug, ok=False, reason=f"{type(exc).__name__}: {exc}".splitlines()[0],
+        return Outcome(job.slug, ok=False, reason=f"{type(exc).__name__}: {one_line(exc)}",
                        seconds=time.perf_counter() - start)
     finally:
         if temp is not None:
@@ -191,7 +197,9 @@ class _Local:
         try:
             return future.result()
         except cf.process.BrokenProcessPool as exc:
-            return Outcome("?", ok=False, reason=f"the worker process died ({exc})".splitlines()[0])
+            return Outcome("?", ok=False, reason=f"the worker process died ({one_line(exc)})")
+        except Exception as exc:  # noqa: BLE001 - e.g. a result that could not be sent back
+            return Outcome("?", ok=False, reason=f"{type(exc).__name__}: {one_line(exc)}")
 
     def cancel(self, futures: list) -> None:
         pass  # Ctrl-C reached the workers' renders; what still finishes is kept
@@ -215,7 +223,7 @@ class _Ray:
             try:
                 ray.init(include_dashboard=False, configure_logging=False, log_to_driver=False, **kwargs)
             except ConnectionError as exc:
-                raise InputError(f"cannot join the Ray cluster at {address}: {exc}".splitlines()[0]) from None
+                raise InputError(f"cannot join the Ray cluster at {address}: {one_line(exc)}") from None
         self.remote = ray.remote(run_job)
 
     def cpus(self) -> int:
@@ -232,7 +240,7 @@ class _Ray:
         try:
             return self.ray.get(future)
         except self.ray.exceptions.RayError as exc:
-            return Outcome("?", ok=False, reason=f"Ray: {exc}".splitlines()[0])
+            return Outcome("?", ok=False, reason=f"Ray: {one_line(exc)}")
 
     def cancel(self, futures: list) -> None:
         for ref in futures:

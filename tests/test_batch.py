@@ -281,8 +281,10 @@ def run_cli(*args):
 def test_one_bad_transcript_fails_alone(tmp_path, clip_cache):
     plain = ("Good morning and welcome back to the programme.\nQ: What happened at the city council today?\n"
              "A: The council voted to build a new bridge over the river.\n", None)
-    src = write_catalogue(tmp_path / "src", {"opening-night": EPISODES["opening-night"], "third-wave": plain})
-    (src / "broken.txt").write_bytes(b"")
+    src = write_catalogue(tmp_path / "src", {"opening-night": EPISODES["opening-night"], "third-wave": plain,
+                                             "unvoiced": ("Q: Who speaks?\nA: Nobody can.\n", 'title = "Unvoiced"')})
+    (src / "unvoiced.toml").write_text((src / "unvoiced.toml").read_text().replace("gmw/en-us", "gmw/xx-none"))
+    (src / "broken.txt").write_bytes(b"")  # fails as it loads, in the driver; unvoiced fails in its worker
     result = run_cli("batch", src, "-o", tmp_path / "out", "--cache-dir", clip_cache, "--verify",
                      "--json", tmp_path / "report.json", "--base-url", BASE_URL)
     assert result.exit_code == 1, result.output
@@ -293,11 +295,14 @@ def test_one_bad_transcript_fails_alone(tmp_path, clip_cache):
     for slug in ("opening-night", "third-wave"):
         cells = next(line for line in lines if line.startswith(slug)).split()
         assert cells[1] == "rendered" and cells[3] == "s" and cells[4].endswith("%")
-    assert lines[-1].startswith("2 of 3 episodes done in")
+    unvoiced = next(line for line in lines if line.startswith("unvoiced "))
+    assert unvoiced.split(None, 4)[1:4] == ["failed", "-", "-"]
+    assert "'gmw/xx-none' is not installed" in unvoiced
+    assert lines[-1].startswith("2 of 4 episodes done in")
     report = json.loads((tmp_path / "report.json").read_text())
     assert [(e["slug"], e["status"]) for e in report["episodes"]] == [
-        ("broken", "failed"), ("opening-night", "rendered"), ("third-wave", "rendered")]
-    assert all(0 <= e["wer"] <= 0.1 for e in report["episodes"][1:])
+        ("broken", "failed"), ("opening-night", "rendered"), ("third-wave", "rendered"), ("unvoiced", "failed")]
+    assert all(0 <= e["wer"] <= 0.1 for e in report["episodes"][1:3])
     assert len(feedparser.parse(str(tmp_path / "out" / "feed.xml")).entries) == 2
     assert not any(name.startswith("broken") for name in visible(tmp_path / "out"))
 
