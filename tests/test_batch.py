@@ -500,3 +500,16 @@ def test_show_page_passes_axe_and_links_each_player_page(catalogue, browser):
     page.click("text=Newsroom Interviews")
     assert page.url.endswith("/index.html")
     assert errors == []
+
+
+def test_an_episode_number_and_image_in_the_manifest(tmp_path):
+    from audio.errors import ManifestError
+    from audio.manifest import load_manifest
+
+    path = tmp_path / "ep.toml"
+    path.write_text(f'[episode]\ntitle = "E"\nnumber = 7\nimage = "art/e.png"\n{SPEAKERS}', encoding="utf-8")
+    meta = load_manifest(path).metadata
+    assert (meta.number, meta.image) == (7, str(tmp_path / "art" / "e.png"))
+    path.write_text(f'[episode]\ntitle = "E"\nnumber = 0\n{SPEAKERS}', encoding="utf-8")
+    with pytest.raises(ManifestError, match=r"\[episode\] number 0 is not a positive episode number$"):
+        load_manifest(path)
