@@ -100,10 +100,13 @@ def render(
 
     Example: episode render seeds/flashpoint-iran-zelin.txt -o output/episode.mp3 --voice zelin=pyttsx3:gmw/en-gb-x-rp+m1
     """
+    from .art import load_artwork
     from .episode import load_episode
+    from .manifest import manifest_beside
     from .publish import FORMATS, publish
     from .render import RenderOptions
     from .render import render as render_episode
+    from .show import show_from_episode
 
     if id3v2 not in (3, 4):
         raise _fail(f"--id3v2 must be 3 or 4, not {id3v2}")
@@ -112,13 +115,16 @@ def render(
         raise _fail(f"--skip takes one of {', '.join(FORMATS)}, not {unknown[0]!r}")
     formats = () if no_sidecars else tuple(f for f in FORMATS if f not in skip)
     episode = load_episode(transcript, manifest, voices=_parse_voices(voice), engine=engine)
-    options = RenderOptions(id3_version=id3v2, cache_dir=cache_dir, use_cache=not no_cache)
+    show = show_from_episode(episode.metadata, manifest or manifest_beside(transcript))
+    image = episode.metadata.image or show.image
+    cover = load_artwork(Path(image)) if image else None
+    options = RenderOptions(id3_version=id3v2, cache_dir=cache_dir, use_cache=not no_cache, cover=cover)
     with _progress_bar() as progress:
         result = render_episode(episode, out, options, progress)
     typer.echo(f"Wrote {result.path} ({result.duration_ms / 1000:.1f} s, {len(result.chapters)} chapters, "
                f"{result.loudness.integrated_lufs:.1f} LUFS, {result.loudness.true_peak_dbtp:.1f} dBTP)")
     if formats:
-        written = publish(result, formats=formats, base_url=base_url)
+        written = publish(result, formats=formats, base_url=base_url, show=show, cover=cover)
         typer.echo(f"Wrote {len(written)} files beside it: {', '.join(p.name for p in written)}")
 
 
@@ -277,6 +283,105 @@ def verify(
             data["quality"] = judged.to_json()
         write_json(data, json_out)
     raise typer.Exit(0 if report.passed else 1)
+
+
+@contextlib.contextmanager
+def _batch_view():
+    """One bar for the batch with each episode's state on a terminal; a line per finished episode elsewhere."""
+    from .batch import EpisodeRow
+
+    final = ("rendered", "up to date", "failed", "verify failed", "interrupted", "not started")
+    if not sys.stderr.isatty():
+        def line(row: EpisodeRow) -> None:
+            if row.status in final:
+                typer.echo(f"{row.status}: {row.slug}" + (f" ({row.reason})" if row.reason else ""), err=True)
+        yield line
+        return
+    from rich.console import Group
+    from rich.live import Live
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    rows: dict[str, EpisodeRow] = {}
+    bar = Progress(TextColumn("episodes"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                   TimeElapsedColumn())
+    task = bar.add_task("batch", total=0)
+
+    def view():
+        table = Table.grid(padding=(0, 2))
+        busy = [r for r in rows.values() if r.status not in ("queued", "up to date", "rendered")]
+        shown = list(rows.values()) if len(rows) <= 20 else busy
+        for r in shown:
+            table.add_row(r.slug, r.status, r.reason[:60])
+        return Group(table, bar)
+
+    with Live(view(), transient=True, refresh_per_second=4) as live:
+        def update(row: EpisodeRow) -> None:
+            rows[row.slug] = row
+            bar.update(task, total=len(rows), completed=sum(r.status in final for r in rows.values()))
+            live.update(view())
+        yield update
+
+
+def _summary(report, verify: bool) -> str:
+    """The summary table: episode, status, duration, WER (with --verify), and why a failure failed."""
+    head = ["episode", "status", "duration"] + (["WER"] if verify else []) + ["reason"]
+    lines = []
+    for r in report.rows:
+        duration = f"{r.duration_ms / 1000:.1f} s" if r.duration_ms is not None else "-"
+        wer = [f"{r.wer:.1%}" if r.wer is not None else "-"] if verify else []
+        lines.append([r.slug, r.status, duration, *wer, r.reason])
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
+    fmt = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([fmt(head)] + [fmt(cells) for cells in lines])
+
+
+@app.command()
+@domain_errors
+def batch(
+    sources: Annotated[list[Path], typer.Argument(help="Transcripts, or folders of them (*.txt), each with its manifest beside it.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The show's folder.")],
+    show: Annotated[Optional[Path], typer.Option("--show", help="Show manifest (TOML with a \\[show] table); default: inferred from the first episode's manifest.")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Episodes rendered at once; default: one per core (local) or per Ray CPU.")] = None,
+    executor: Annotated[str, typer.Option("--executor", help="local (a process pool) or ray (Ray tasks).")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Join this Ray cluster (default: start Ray on this machine).")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Clip cache; with Ray, a folder every node shares.")] = None,
+    verify: Annotated[bool, typer.Option("--verify", help="Check each episode with Whisper; the summary gives its WER.")] = False,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the batch report as JSON.")] = None,
+    base_url: Annotated[str, typer.Option("--base-url", help="Where the show's folder is published (overrides the show's base_url).")] = "",
+) -> None:
+    """Render a catalogue of transcripts into a show: episodes with sidecars and player pages, feed.xml, index.html, cover.
+
+    Episodes already rendered from the same transcript, manifest, show and engines are left as they are.
+    Exit 0 when every episode is done, 1 when any failed (the others are finished), 2 on bad input, 130 interrupted.
+
+    Example: episode batch transcripts/ -o show/ --show show.toml --workers 2
+    """
+    from .batch import BatchOptions, run_batch
+    from .report import write_json
+
+    if ray_address and executor != "ray":
+        raise _fail("--ray-address goes with --executor ray")
+    options = BatchOptions(out_dir=out, show=show, base_url=base_url, executor=executor, workers=workers,
+                           ray_address=ray_address, cache_dir=cache_dir, verify=verify)
+    try:
+        with _batch_view() as view:
+            report = run_batch(sources, options, view)
+    except KeyboardInterrupt:  # before or after the renders: nothing half-written either way
+        raise _fail("interrupted; finished episodes are kept, run the same command again to complete",
+                    EXIT_INTERRUPTED) from None
+    for warning in report.warnings:
+        typer.echo(f"Warning: {warning}", err=True)
+    typer.echo(_summary(report, verify))
+    done = sum(r.status in ("rendered", "up to date") for r in report.rows)
+    typer.echo(f"{done} of {len(report.rows)} episodes done in {out}"
+               + (f"; wrote {', '.join(report.written)}" if report.written else "") + f" ({report.seconds:.1f} s)")
+    if json_out is not None:
+        write_json(report.to_json(), json_out)
+    if report.interrupted:
+        raise _fail("interrupted; finished episodes are kept, run the same command again to complete",
+                    EXIT_INTERRUPTED)
+    raise typer.Exit(1 if report.failed else 0)
 
 
 def main() -> None:

@@ -55,3 +55,7 @@ class OutputError(EpisodeError, OSError):
 
 class VerifyError(EpisodeError, RuntimeError):
     """The round-trip check could not run (model missing, no audio...)."""
+
+
+class ArtworkError(InputError):
+    """Cover art is unreadable or not what podcast directories take (square JPEG/PNG, 1400-3000 px)."""

@@ -1,18 +1,51 @@
-"""Stage 6b: an RSS 2.0 feed with one item, with Podcasting 2.0 tags."""
+"""Stage 6b: the show's RSS 2.0 feed, one item or many, with Apple's and Podcasting 2.0 tags.
+
+The one builder for `episode render`'s one-item feed and a catalogue's
+`feed.xml`, with what Apple Podcasts and Podcast Index require of a
+channel and its items (Show.warnings says what a show lacks for them).
+Nothing in it depends on the clock: the same show and episodes give the same bytes, so a re-run that
+changes nothing leaves feed.xml untouched.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import email.utils
-import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from xml.etree import ElementTree as ET
 
-from .manifest import Metadata
+from .show import Show
 
 ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"
+ATOM_NS = "http://www.w3.org/2005/Atom"
 ET.register_namespace("itunes", ITUNES_NS)
 ET.register_namespace("podcast", PODCAST_NS)
+ET.register_namespace("atom", ATOM_NS)
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One episode as the feed lists it; file names are in the feed's folder."""
+
+    slug: str  # the MP3's stem, the item guid's seed
+    title: str
+    description: str
+    date: str  # ISO date
+    author: str
+    language: str
+    mp3_name: str
+    mp3_bytes: int
+    duration_ms: int
+    number: int | None = None
+    image_name: str = ""  # the episode's own cover; "" uses the show's
+    page_name: str = ""  # its player page
+    vtt_name: str = ""
+    srt_name: str = ""
+    transcript_json_name: str = ""
+    words_json_name: str = ""  # the same transcript, one segment per word: for read-along
+    chapters_name: str = ""
 
 
 def _it(tag: str) -> str:
@@ -28,55 +61,100 @@ def _duration(ms: int) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def _pub_date(date: str) -> str:
+def _day(date: str) -> _dt.date | None:
     try:
-        day = _dt.date.fromisoformat(date[:10])
+        return _dt.date.fromisoformat(date[:10])
     except ValueError:
-        day = _dt.date.today()
-    moment = _dt.datetime(day.year, day.month, day.day, 12, 0, tzinfo=_dt.timezone.utc)
-    return email.utils.format_datetime(moment)
+        return None
 
 
-def build_feed(metadata: Metadata, *, base_url: str, mp3_name: str, mp3_bytes: int, duration_ms: int,
-               vtt_name: str | None, chapters_name: str | None, transcript_json_name: str | None,
-               srt_name: str | None, words_json_name: str | None = None) -> bytes:
-    """The feed as UTF-8 XML bytes; links are *base_url* + file name (relative when empty)."""
-    def url(name: str) -> str:
-        return f"{base_url.rstrip('/')}/{name}" if base_url else name
+def _pub_date(date: str) -> str:
+    day = _day(date) or _dt.date.today()
+    return email.utils.format_datetime(_dt.datetime(day.year, day.month, day.day, 12, 0, tzinfo=_dt.timezone.utc))
 
+
+def newest_first(items: Sequence[FeedItem]) -> list[FeedItem]:
+    """Items by date, newest first; the same day by episode number, then file name."""
+    return sorted(items, key=lambda i: (_day(i.date) or _dt.date.min, i.number or 0, i.slug), reverse=True)
+
+
+def _add(parent: ET.Element, tag: str, content: str | None = None, **attrs: str) -> ET.Element:
+    el = ET.SubElement(parent, tag, attrs)
+    if content is not None:
+        el.text = content
+    return el
+
+
+def build_feed(show: Show, items: Sequence[FeedItem], *, cover_name: str = "") -> bytes:
+    """The feed as UTF-8 XML bytes, items newest first; links are absolute under the show's base_url."""
     rss = ET.Element("rss", {"version": "2.0"})
-    channel = ET.SubElement(rss, "channel")
-    ET.SubElement(channel, "title").text = metadata.show
-    ET.SubElement(channel, "link").text = base_url or "./"
-    ET.SubElement(channel, "description").text = metadata.description or metadata.show
-    ET.SubElement(channel, "language").text = metadata.language
-    ET.SubElement(channel, _it("author")).text = metadata.author or metadata.show
-    ET.SubElement(channel, _it("explicit")).text = "false"
-    ET.SubElement(channel, _it("category"), {"text": "News"})
-
-    item = ET.SubElement(channel, "item")
-    ET.SubElement(item, "title").text = metadata.title
-    ET.SubElement(item, "description").text = metadata.description or metadata.title
-    ET.SubElement(item, "pubDate").text = _pub_date(metadata.date)
-    guid = hashlib.sha256(f"{metadata.show}\n{metadata.title}\n{metadata.date}".encode()).hexdigest()[:32]
-    ET.SubElement(item, "guid", {"isPermaLink": "false"}).text = guid
-    ET.SubElement(item, "enclosure", {"url": url(mp3_name), "length": str(mp3_bytes), "type": "audio/mpeg"})
-    ET.SubElement(item, _it("duration")).text = _duration(duration_ms)
-    ET.SubElement(item, _it("author")).text = metadata.author or metadata.show
-    ET.SubElement(item, _it("episodeType")).text = "full"
-    if vtt_name:
-        ET.SubElement(item, _pc("transcript"), {"url": url(vtt_name), "type": "text/vtt",
-                                                 "language": metadata.language, "rel": "captions"})
-    if srt_name:
-        ET.SubElement(item, _pc("transcript"), {"url": url(srt_name), "type": "application/x-subrip",
-                                                 "language": metadata.language, "rel": "captions"})
-    if transcript_json_name:
-        ET.SubElement(item, _pc("transcript"), {"url": url(transcript_json_name), "type": "application/json",
-                                                 "language": metadata.language})
-    if words_json_name:  # the same transcript, one segment per word: for read-along
-        ET.SubElement(item, _pc("transcript"), {"url": url(words_json_name), "type": "application/json",
-                                                 "language": metadata.language})
-    if chapters_name:
-        ET.SubElement(item, _pc("chapters"), {"url": url(chapters_name), "type": "application/json+chapters"})
+    channel = _add(rss, "channel")
+    _add(channel, "title", show.title)
+    _add(channel, "link", show.link)
+    _add(channel, "description", show.description or show.title)
+    _add(channel, "language", show.language)
+    if show.copyright:
+        _add(channel, "copyright", show.copyright)
+    if show.feed_url:
+        _add(channel, f"{{{ATOM_NS}}}link", href=show.feed_url, rel="self", type="application/rss+xml")
+    ordered = newest_first(items)
+    if ordered:  # from the episodes, not the clock, so that a re-run writes the same bytes
+        _add(channel, "pubDate", _pub_date(ordered[0].date))
+    if cover_name:
+        _add(channel, _it("image"), href=show.url(cover_name))
+        image = _add(channel, "image")
+        _add(image, "url", show.url(cover_name))
+        _add(image, "title", show.title)
+        _add(image, "link", show.link)
+    _add(channel, _it("author"), show.author or show.title)
+    if show.owner_email:
+        owner = _add(channel, _it("owner"))
+        _add(owner, _it("name"), show.owner_name or show.author or show.title)
+        _add(owner, _it("email"), show.owner_email)
+    category = _add(channel, _it("category"), text=show.category)  # Apple's names are attributes
+    if show.subcategory:
+        _add(category, _it("category"), text=show.subcategory)
+    _add(channel, _it("explicit"), "true" if show.explicit else "false")
+    _add(channel, _it("type"), "episodic")
+    if show.podcast_guid:
+        _add(channel, _pc("guid"), show.podcast_guid)
+    for item in ordered:
+        _add_item(channel, show, item, cover_name)
     ET.indent(rss)
-    return ET.tostring(rss, encoding="utf-8", xml_declaration=True)
+    return ET.tostring(rss, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+def _add_item(channel: ET.Element, show: Show, item: FeedItem, cover_name: str) -> None:
+    el = _add(channel, "item")
+    _add(el, "title", item.title)
+    _add(el, "description", item.description or item.title)
+    if item.page_name:
+        _add(el, "link", show.url(item.page_name))
+    _add(el, "guid", show.item_guid(item.slug), isPermaLink="false")
+    _add(el, "pubDate", _pub_date(item.date))
+    _add(el, "enclosure", url=show.url(item.mp3_name), length=str(item.mp3_bytes), type="audio/mpeg")
+    _add(el, _it("title"), item.title)
+    _add(el, _it("author"), item.author or show.author or show.title)
+    _add(el, _it("duration"), _duration(item.duration_ms))
+    if item.number is not None:
+        _add(el, _it("episode"), str(item.number))
+    _add(el, _it("episodeType"), "full")
+    _add(el, _it("explicit"), "true" if show.explicit else "false")
+    if item.image_name or cover_name:
+        _add(el, _it("image"), href=show.url(item.image_name or cover_name))
+    if item.number is not None:
+        _add(el, _pc("episode"), str(item.number))
+    language = item.language or show.language
+    if item.vtt_name:
+        _add(el, _pc("transcript"), url=show.url(item.vtt_name), type="text/vtt", language=language, rel="captions")
+    if item.srt_name:
+        _add(el, _pc("transcript"), url=show.url(item.srt_name), type="application/x-subrip", language=language,
+             rel="captions")
+    if item.transcript_json_name:
+        _add(el, _pc("transcript"), url=show.url(item.transcript_json_name), type="application/json",
+             language=language)
+    if item.words_json_name:
+        _add(el, _pc("transcript"), url=show.url(item.words_json_name), type="application/json",
+             language=language)
+    if item.chapters_name:
+        _add(el, _pc("chapters"), url=show.url(item.chapters_name), type="application/json+chapters")

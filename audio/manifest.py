@@ -69,6 +69,8 @@ class Metadata:
     language: str = "en"
     description: str = ""
     genre: str = "Podcast"
+    image: str = ""  # the episode's own cover art, a path (resolved against the manifest's folder)
+    number: int | None = None  # itunes:episode; a catalogue numbers by date when absent
 
     @property
     def language3(self) -> str:
@@ -134,14 +136,16 @@ class Manifest:
 # typo ("rate_wmp") is reported instead of silently ignored.
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "episode": {"title": str, "show": str, "author": str, "date": (str, _dt.date),
-                "language": str, "description": str, "genre": str, "narrator": str},
+                "language": str, "description": str, "genre": str, "narrator": str, "image": str,
+                "number": int},
     "speaker": {"id": str, "name": str, "labels": list, "voice": str, "rate_wpm": int, "role": str,
                 "word_gap_ms": int, "gender": str, "speed": (int, float), "pitch_st": (int, float),
                 "voices": dict},
     "render": {"sentence_pause_ms": int, "turn_pause_ms": int, "chapter_pause_ms": int,
                "target_lufs": (int, float), "true_peak_dbtp": (int, float), "bitrate_kbps": int},
 }
-_TOP_LEVEL = {"episode", "speakers", "lexicon", "chapter_titles", "render"}
+# [show] is read by audio.show: an episode's manifest may carry its show's settings.
+_TOP_LEVEL = {"episode", "speakers", "lexicon", "chapter_titles", "render", "show"}
 
 
 def _check_table(table: dict[str, Any], kind: str, where: str) -> None:
@@ -244,11 +248,15 @@ def manifest_from_dict(data: dict[str, Any], *, source: str = "manifest") -> Man
         raise ManifestError(f"{source}: [chapter_titles] keys are chapter numbers from 1") from exc
 
     date = episode.get("date", _dt.date.today().isoformat())
+    number = episode.get("number")
+    if number is not None and number < 1:
+        raise ManifestError(f"{source}: [episode] number {number} is not a positive episode number")
     metadata = Metadata(title=episode["title"], show=episode.get("show", episode["title"]),
                         author=episode.get("author", ""), date=str(date),
                         language=episode.get("language", "en"),
                         description=episode.get("description", ""),
-                        genre=episode.get("genre", "Podcast"))
+                        genre=episode.get("genre", "Podcast"), image=episode.get("image", ""),
+                        number=number)
     return Manifest(metadata=metadata, speakers=speakers, narrator=narrator,
                     chapter_titles=titles, lexicon=tuple(lexicon), pauses=pauses,
                     target_lufs=float(render.get("target_lufs", -16.0)),
@@ -270,7 +278,11 @@ def load_manifest(path: Path) -> Manifest:
         raise ManifestError(f"{path}: not UTF-8 (byte offset {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ManifestError(f"{path}: invalid TOML: {exc}") from None
-    return manifest_from_dict(data, source=str(path))
+    manifest = manifest_from_dict(data, source=str(path))
+    image = manifest.metadata.image
+    if image and not Path(image).is_absolute():  # relative to the manifest, as a producer writes it
+        manifest = replace(manifest, metadata=replace(manifest.metadata, image=str(Path(path).parent / image)))
+    return manifest
 
 
 def manifest_beside(transcript: Path) -> Path | None:

@@ -16,12 +16,15 @@ import os
 import string
 import tempfile
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
+from .art import Artwork
 from .captions import Cue, build_cues, chapters_vtt, timestamp, to_srt, to_vtt, vtt_payload
 from .errors import OutputError
-from .feed import build_feed
+from .feed import FeedItem, build_feed
+from .show import SHOW_PAGE, Show, show_from_episode
 from .wordtiming import TimedWord, timed_words
 
 log = logging.getLogger(__name__)
@@ -93,7 +96,8 @@ def _transcript_html(words: Sequence[TimedWord]) -> str:
     return "".join(parts) + ("</p>" if parts else "")
 
 
-def player_html(result, cues: list[Cue], words: Sequence[TimedWord]) -> str:
+def player_html(result, cues: list[Cue], words: Sequence[TimedWord], show_href: str = "") -> str:
+    """The player page; *show_href* links the show's name to the show's page."""
     meta = result.episode.metadata
     stem = result.path.stem
     esc = html.escape
@@ -109,16 +113,40 @@ def player_html(result, cues: list[Cue], words: Sequence[TimedWord]) -> str:
                           "text": m.title} for m in result.chapters]}
     template = string.Template(resources.files("audio").joinpath("player.html").read_text(encoding="utf-8"))
     lang = meta.language.split("-")[0]
+    show = f'<a href="{esc(show_href)}">{esc(meta.show)}</a>' if show_href else esc(meta.show)
     return template.substitute(
-        lang=esc(lang), lang_label=_LANGUAGE_NAMES.get(lang, lang), title=esc(meta.title), show=esc(meta.show),
+        lang=esc(lang), lang_label=_LANGUAGE_NAMES.get(lang, lang), title=esc(meta.title), show=show,
         description=esc(meta.description), mp3=esc(result.path.name), vtt=esc(f"{stem}.vtt"),
         chapters_vtt=esc(f"{stem}.chapters.vtt"), chapter_items=chapter_items,
         transcript_items=_transcript_html(words),
         data=json.dumps(data, ensure_ascii=False).replace("</", "<\\/"))
 
 
-def publish(result, *, formats: Iterable[str] = FORMATS, base_url: str = "") -> list[Path]:
-    """Write the sidecar files for a finished render; return their paths."""
+def feed_item(result, formats: Iterable[str] = FORMATS, *, page_name: str = SHOW_PAGE,
+              image_name: str = "") -> FeedItem:
+    """The feed's item for a finished render with the sidecars *formats* beside it."""
+    formats = set(formats)
+    meta, stem = result.episode.metadata, result.path.stem
+    return FeedItem(slug=stem, title=meta.title, description=meta.description, date=meta.date,
+                    author=meta.author, language=meta.language, mp3_name=result.path.name,
+                    mp3_bytes=result.path.stat().st_size, duration_ms=result.duration_ms, number=meta.number,
+                    image_name=image_name, page_name=page_name if "player" in formats else "",
+                    vtt_name=f"{stem}.vtt" if "vtt" in formats else "",
+                    srt_name=f"{stem}.srt" if "srt" in formats else "",
+                    transcript_json_name=f"{stem}.transcript.json" if "transcript" in formats else "",
+                    words_json_name=f"{stem}.words.json" if "words" in formats else "",
+                    chapters_name=f"{stem}.chapters.json" if "chapters" in formats else "")
+
+
+def publish(result, *, formats: Iterable[str] = FORMATS, base_url: str = "", player_name: str = SHOW_PAGE,
+            show: Show | None = None, show_href: str = "", cover: Artwork | None = None) -> list[Path]:
+    """Write the sidecar files for a finished render; return their paths.
+
+    The player page is *player_name* (a catalogue names it after the
+    episode, its show page taking index.html) and links back to *show_href*.
+    The one-item feed describes *show* (default: the one the episode's
+    manifest implies), with *cover* written beside as its image.
+    """
     formats = set(formats)
     unknown = formats - set(FORMATS)
     if unknown:
@@ -146,15 +174,14 @@ def publish(result, *, formats: Iterable[str] = FORMATS, base_url: str = "") -> 
         put(f"{stem}.words.json", f'{{"version": "{TRANSCRIPT_VERSION}", "segments": [\n{segments}\n]}}\n')
     if "player" in formats:
         put(f"{stem}.chapters.vtt", chapters_vtt(result.chapters))
-        put("index.html", player_html(result, cues, words))
+        put(player_name, player_html(result, cues, words, show_href))
     if "feed" in formats:
-        put("feed.xml", build_feed(
-            result.episode.metadata, base_url=base_url, mp3_name=result.path.name,
-            mp3_bytes=result.path.stat().st_size, duration_ms=result.duration_ms,
-            vtt_name=f"{stem}.vtt" if "vtt" in formats else None,
-            chapters_name=f"{stem}.chapters.json" if "chapters" in formats else None,
-            transcript_json_name=f"{stem}.transcript.json" if "transcript" in formats else None,
-            words_json_name=f"{stem}.words.json" if "words" in formats else None,
-            srt_name=f"{stem}.srt" if "srt" in formats else None))
+        show = show or show_from_episode(result.episode.metadata)
+        if base_url:
+            show = replace(show, base_url=base_url.rstrip("/"))
+        cover_name = f"{stem}.{cover.extension}" if cover else ""
+        if cover:
+            put(cover_name, cover.data)
+        put("feed.xml", build_feed(show, [feed_item(result, formats, page_name=player_name)], cover_name=cover_name))
     log.info("wrote %d sidecar files beside %s", len(written), result.path)
     return written

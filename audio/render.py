@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import tools
+from .art import Artwork
 from .episode import Episode
 from .errors import OutputError, TagError
 from .speak import SynthesisStats, Synthesizer, default_cache_dir
@@ -41,6 +42,7 @@ class RenderOptions:
     workers: int | None = None
     tts_command: tuple[str, ...] | None = None  # the speech worker to run, engine appended (default: audio.engines.worker)
     tts_timeout_s: float | None = None  # per batch of sentences, before it counts as hung
+    cover: Artwork | None = None  # embedded as the MP3's front cover (APIC)
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
         transcript = transcript_lines(episode.transcript_turns())
         turn_starts = [s.start_ms for s in sentences if s.sentence_index == 0]
         timeline = {"turn_start_ms": turn_starts, "chapter_turns": [c.turn_index for c in episode.chapters]}
-        tags = episode_tags(episode.metadata.title, episode.metadata, transcript, marks, timeline)
+        tags = episode_tags(episode.metadata.title, episode.metadata, transcript, marks, timeline, options.cover)
         write_tags(part, tags, id3_version=options.id3_version)
         _check_with_ffprobe(part, marks)
         if progress:

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mutagen import MutagenError
-from mutagen.id3 import (CHAP, COMM, CTOC, ID3, TALB, TCON, TDRC, TIT2, TLAN, TPE1, TXXX, USLT,
-                         CTOCFlags, Encoding, ID3NoHeaderError)
+from mutagen.id3 import (APIC, CHAP, COMM, CTOC, ID3, TALB, TCON, TDRC, TIT2, TLAN, TPE1, TXXX, USLT,
+                         CTOCFlags, Encoding, ID3NoHeaderError, PictureType)
 from mutagen.mp3 import MP3
 
 from . import tools
+from .art import Artwork
 from .assemble import ChapterMark
 from .errors import InputError, TagError
 from .manifest import Metadata
@@ -44,6 +45,7 @@ class EpisodeTags:
     transcript: str
     chapters: tuple[ChapterMark, ...]
     timeline: dict | None = None  # {"turn_start_ms": [...], "chapter_turns": [...]}
+    cover: Artwork | None = None  # the APIC front cover
 
 
 def transcript_lines(turns: Sequence[tuple[str, str]]) -> str:
@@ -104,6 +106,10 @@ def write_tags(path: Path, tags_in: EpisodeTags, *, id3_version: int = 3) -> Non
     if tags_in.timeline:
         tags.add(TXXX(encoding=Encoding.LATIN1, desc=TIMELINE_DESC,
                       text=[json.dumps(tags_in.timeline, separators=(",", ":"))]))
+    if tags_in.cover is not None:
+        # Latin-1 description: every reader takes it, in v2.3 and v2.4 alike.
+        tags.add(APIC(encoding=Encoding.LATIN1, mime=tags_in.cover.mime, type=PictureType.COVER_FRONT,
+                      desc="Cover", data=tags_in.cover.data))
     if tags_in.chapters:
         _add_chapters(tags, tags_in.chapters, tags_in.title, enc)
     if id3_version == 3:
@@ -192,11 +198,12 @@ def replace_chapters(path: Path, chapters: Sequence[ChapterMark], *, toc_title: 
 
 
 def episode_tags(title: str, metadata: Metadata, transcript: str,
-                 chapters: Sequence[ChapterMark], timeline: dict | None = None) -> EpisodeTags:
+                 chapters: Sequence[ChapterMark], timeline: dict | None = None,
+                 cover: Artwork | None = None) -> EpisodeTags:
     return EpisodeTags(title=title, artist=metadata.author or metadata.show, album=metadata.show,
                        date=metadata.date, language=metadata.language3,
                        description=metadata.description, transcript=transcript,
-                       chapters=tuple(chapters), timeline=timeline)
+                       chapters=tuple(chapters), timeline=timeline, cover=cover)
 
 
 def read_tags(path: Path) -> ID3 | None:

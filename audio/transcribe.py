@@ -52,6 +52,7 @@ class RecognitionOptions:
     # early by up to 0.4 s where its VAD padding sits before a word): a
     # start within this reach of a sound onset is moved onto it.
     snap_to_onset_ms: int = 700  # 0 keeps Whisper's own times
+    cpu_threads: int | None = None  # None: one per core; a batch verifying episodes side by side gives each its share
 
 
 @dataclass(frozen=True)
@@ -138,14 +139,14 @@ def resolve_model(model: str | None) -> str:
 
 
 @functools.cache
-def load_model(model: str):
+def load_model(model: str, cpu_threads: int | None = None):
     """Load once per process (loading tiny.en costs about a second)."""
     try:
         from faster_whisper import WhisperModel
     except ImportError:
         raise VerifyError("faster-whisper is not installed: pip install faster-whisper") from None
     # One thread per core; int8 is the fast CPU path for CTranslate2.
-    kwargs = {"device": "cpu", "compute_type": "int8", "cpu_threads": os.cpu_count() or 1}
+    kwargs = {"device": "cpu", "compute_type": "int8", "cpu_threads": cpu_threads or os.cpu_count() or 1}
     if not Path(model).exists():
         kwargs["local_files_only"] = True  # never reach for a model hub
     try:
@@ -160,7 +161,7 @@ def recognise(audio: Path, model: str | None = None,
     if not Path(audio).is_file():
         raise VerifyError(f"audio not found: {audio}")
     name = resolve_model(model)
-    whisper = load_model(name)
+    whisper = load_model(name, options.cpu_threads)
     from faster_whisper import BatchedInferencePipeline
 
     # The batched pipeline cuts the audio at pauses (Silero VAD, shipped

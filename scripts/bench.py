@@ -34,7 +34,12 @@ headless Chromium: script time to set up the words (performance.measure
 'player-setup'), and the time of each timeupdate handler, word after word as
 in playback and at random seeks, with follow-along on.
 
-Run: .venv/bin/python scripts/bench.py [--repeat N] [--quality --no-timing | --player]
+batch (--batch, on its own): 6 synthetic episodes of about 2 minutes, as 6
+sequential `episode render` calls, as one `episode batch --workers 2`, and as
+the same batch on Ray started on this machine, each with an empty clip cache.
+
+Run: .venv/bin/python scripts/bench.py [--repeat N] [--quality --no-timing | --player
+                                       | --batch [--batch-episodes N --batch-minutes M]]
 """
 
 from __future__ import annotations
@@ -192,25 +197,36 @@ def turns_encoded(output: str) -> str:
     return "?"
 
 
-def synthetic_interview(minutes: float, dest: Path) -> Path:
+def synthetic_interview(minutes: float, dest: Path, tag: str = "", cut: bool = False) -> Path:
     """Repeat the seed's question/answer turns until about *minutes* of speech.
 
     Every sentence of a repeat ends in ", take N", so that no clip or turn
     is the same as another: the caches would otherwise render each repeat
-    once and the benchmark would time deduplication, not rendering.
+    once and the benchmark would time deduplication, not rendering.  With
+    *tag*, every sentence (the introduction too) also carries it, so that
+    episodes made with different tags share nothing either.  With *cut*,
+    it keeps one paragraph of the introduction and stops at the turn that
+    reaches *minutes* (after one question and answer at least) instead of
+    a whole repeat, about 8 minutes.
     """
     lines = [ln for ln in SEED.read_text(encoding="utf-8").splitlines() if ln.strip()]
     first_label = next(i for i, ln in enumerate(lines) if ln.startswith("VOA:"))
     intro, body = lines[:first_label], lines[first_label:]
+    if cut:
+        intro = intro[:1]  # the whole introduction is about 2 minutes by itself
+    if tag:
+        intro = [re.sub(r"([.?!])(?=\s|$)", f", {tag}\\1", ln) for ln in intro]
     words_per_minute = 150  # the seed's 1051 words take about 7.9 minutes, plus ", take N"
     out, words, take = list(intro), sum(len(ln.split()) for ln in intro), 0
-    while words < minutes * words_per_minute:
+    while words < minutes * words_per_minute or len(out) < len(intro) + 2:
         take += 1
         for ln in body:
             label, sep, text = ln.partition(": ")
-            text = re.sub(r"([.?!])(?=\s|$)", f", take {take}\\1", text if sep else ln)
+            text = re.sub(r"([.?!])(?=\s|$)", f", {tag + ' ' if tag else ''}take {take}\\1", text if sep else ln)
             out.append(f"{label}{sep}{text}" if sep else text)
             words += len(out[-1].split())
+            if cut and words >= minutes * words_per_minute and len(out) >= len(intro) + 2:  # a question and its answer
+                break
     dest.write_text("\n".join(out) + "\n", encoding="utf-8")
     return dest
 
@@ -344,6 +360,46 @@ def player_bench(repeat: int) -> None:
         print(f"{label:<40}{value:>10.2f}{'<= 2':>10}")
 
 
+def batch_bench(tmp: Path, episodes: int, minutes: float) -> None:
+    """6 sequential renders against one local batch of 2 workers, and that batch on Ray."""
+    src = tmp / "catalogue"
+    src.mkdir()
+    names = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+    manifest = SEED.with_suffix(".toml").read_text(encoding="utf-8")
+    for n in range(episodes):
+        tag = f"part {names[n % 10]}" + (f" {n // 10}" if n >= 10 else "")
+        episode = synthetic_interview(minutes, src / f"episode-{n + 1:02d}.txt", tag=tag, cut=True)
+        episode.with_suffix(".toml").write_text(
+            re.sub(r'(?m)^title = .*$', f'title = "Synthetic episode {n + 1}"', manifest, count=1), encoding="utf-8")
+    transcripts = sorted(src.glob("*.txt"))
+    start = time.perf_counter()
+    for n, transcript in enumerate(transcripts):
+        subprocess.run([str(EPISODE_BIN), "render", str(transcript), "-o", str(tmp / "sequential" / str(n) / "e.mp3"),
+                        "--cache-dir", str(tmp / "cache-sequential")], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    sequential = time.perf_counter() - start
+    timings = {}
+    for executor in ("local", "ray"):
+        start = time.perf_counter()
+        proc = subprocess.run([str(EPISODE_BIN), "batch", str(src), "-o", str(tmp / f"show-{executor}"),
+                               "--workers", "2", "--executor", executor, "--cache-dir", str(tmp / f"cache-{executor}")],
+                              capture_output=True, text=True)
+        timings[executor] = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise SystemExit(f"episode batch --executor {executor} failed: {proc.stderr.strip().splitlines()[-1:]}")
+    same = all((tmp / "show-local" / f"{t.stem}.mp3").read_bytes() == (tmp / "show-ray" / f"{t.stem}.mp3").read_bytes()
+               for t in transcripts)
+    audio_s = sum(float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+                                        str(tmp / "show-local" / f"{t.stem}.mp3")], capture_output=True,
+                                       text=True).stdout) for t in transcripts)
+    local, ray = timings["local"], timings["ray"]
+    print(f"{'catalogue':<40}{'seconds':>10}{'ratio':>8}{'target':>8}")
+    print(f"{f'{episodes} sequential episode render calls':<40}{sequential:>10.2f}{1.0:>8.2f}{'':>8}")
+    print(f"{'episode batch, 2 local workers':<40}{local:>10.2f}{local / sequential:>8.2f}{'<= 0.65':>8}")
+    print(f"{'episode batch, Ray on this machine':<40}{ray:>10.2f}{ray / local:>8.2f}{'<= 1.15':>8}  (vs local)")
+    print(f"audio: {episodes} episodes, {audio_s / 60:.1f} min in all; Ray's MP3s identical to local's: {same}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, median taken")
@@ -351,6 +407,9 @@ def main() -> None:
     parser.add_argument("--quality", action="store_true", help="with --no-timing: only DNSMOS and the pitch ratio")
     parser.add_argument("--no-timing", action="store_true", help="with --quality: print only that")
     parser.add_argument("--player", action="store_true", help="only the player page benchmark (headless Chromium)")
+    parser.add_argument("--batch", action="store_true", help="only the catalogue benchmark (episode batch)")
+    parser.add_argument("--batch-episodes", type=int, default=6, help="episodes in the catalogue")
+    parser.add_argument("--batch-minutes", type=float, default=2.0, help="minutes of speech per episode")
     args = parser.parse_args()
     if args.player:
         player_bench(args.repeat)
@@ -362,6 +421,10 @@ def main() -> None:
             mp3 = Path(name) / "render.mp3"
             render_measured(SEED, mp3, None)
             print("\n".join(quality_section(mp3)))
+        return
+    if args.batch:
+        with tempfile.TemporaryDirectory(prefix="episode-bench-") as name:
+            batch_bench(Path(name), args.batch_episodes, args.batch_minutes)
         return
     with tempfile.TemporaryDirectory(prefix="episode-bench-") as name:
         tmp = Path(name)

@@ -2,7 +2,8 @@
 # Set up everything `episode` needs on a Debian machine with Python 3.11:
 # the Debian packages it drives (espeak-ng, ffmpeg, ...) and a virtual
 # environment in .venv with the package, its test extras and the optional
-# extras the tests exercise (quality: DNSMOS; whisper-base: the stronger judge).
+# extras the tests exercise (quality: DNSMOS; whisper-base: the stronger judge;
+# ray: the batch executor).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +32,7 @@ fi
 stamp=.venv/.episode-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,quality,whisper-base]"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,quality,whisper-base,ray]"
     echo "$want" > "$stamp"
 fi
 

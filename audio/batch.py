@@ -1,0 +1,403 @@
+"""Stage 7: a catalogue of transcripts rendered into one publishable show.
+
+``DIR`` gets, per episode, ``<slug>.mp3`` with its sidecars and its
+player page ``<slug>.html``; for the show, ``feed.xml``, the show page
+``index.html`` and the cover art.  Episodes are rendered by an executor
+(audio.executors); only this driver writes into ``DIR``.
+
+Resumable and idempotent: an episode's key hashes its transcript, its
+manifest, what of the show goes into its files (title, author, cover
+art) and the speech engines' versions.  ``DIR/.episode-batch/state/<slug>.json``
+records the key once all of the episode's files are in place (it is
+removed before any of them is replaced), so an episode whose state
+matches is finished and is left alone, and an interrupted batch loses no
+finished episode.  Files are renamed into place whole; the feed, the show
+page and the cover are rewritten only when their bytes change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from .art import Artwork, generate_cover, load_artwork
+from .episode import Episode, load_episode
+from .errors import EpisodeError, InputError, OutputError
+from .executors import EXECUTORS, Job, Outcome, execute, one_line, plan_workers, stage_folder
+from .feed import FeedItem, build_feed
+from .manifest import manifest_beside
+from .publish import FORMATS, write_atomic
+from .render import RenderOptions
+from .show import FEED_NAME, SHOW_PAGE, Show, load_show, show_from_dict, show_from_episode
+from .showpage import show_page_html
+from .speak import engines_fingerprint
+
+log = logging.getLogger(__name__)
+
+STATE_DIR = ".episode-batch"
+BATCH_FORMAT = 1  # bump when what a render writes changes: every episode is rendered again
+TRANSCRIPT_SUFFIXES = (".txt",)
+_RESERVED = {"index", "feed", "cover"}  # slugs whose files would be the show's own
+_ITEM_FIELDS = {f.name for f in fields(FeedItem)}
+EPISODE_FORMATS = tuple(f for f in FORMATS if f != "feed")  # the show has one feed, written by the driver
+
+
+@dataclass(frozen=True)
+class Source:
+    transcript: Path
+    manifest: Path | None
+    slug: str
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    out_dir: Path
+    show: Path | None = None  # a show manifest; None infers the show from the first episode
+    base_url: str = ""  # overrides the show's
+    executor: str = "local"
+    workers: int | None = None  # None: one per core (local) or per CPU of the Ray cluster
+    ray_address: str | None = None
+    cache_dir: Path | None = None
+    verify: bool = False
+    id3_version: int = 3
+
+
+@dataclass(frozen=True)
+class EpisodeRow:
+    """An episode's line in the summary; status is one of STATUSES."""
+
+    slug: str
+    source: str
+    status: str
+    reason: str = ""
+    duration_ms: int | None = None
+    wer: float | None = None
+    seconds: float = 0.0
+
+
+STATUSES = ("queued", "rendering", "verifying", "rendered", "up to date", "failed", "verify failed",
+            "interrupted", "not started")
+FAILED = ("failed", "verify failed")
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    out_dir: Path
+    show: Show | None
+    rows: tuple[EpisodeRow, ...]
+    interrupted: bool = False
+    seconds: float = 0.0
+    warnings: tuple[str, ...] = ()
+    workers: int = 0
+    executor: str = "local"
+    written: tuple[str, ...] = field(default=())  # show files rewritten this run
+
+    @property
+    def failed(self) -> list[EpisodeRow]:
+        return [r for r in self.rows if r.status in FAILED]
+
+    def to_json(self) -> dict:
+        return {"out_dir": str(self.out_dir), "show": self.show.to_json() if self.show else None,
+                "executor": self.executor, "workers": self.workers, "seconds": round(self.seconds, 3),
+                "interrupted": self.interrupted, "warnings": list(self.warnings), "written": list(self.written),
+                "episodes": [asdict(r) for r in self.rows],
+                "counts": dict(Counter(r.status for r in self.rows))}
+
+
+def slugify(stem: str) -> str:
+    """A file name safe in a URL: ASCII lower case, words joined by hyphens."""
+    ascii_ = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_.lower()).strip("-") or "episode"
+
+
+def find_sources(paths: Sequence[Path]) -> list[Source]:
+    """Transcripts named or found in folders (``*.txt``, sorted), each with its manifest if beside it."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            inside = sorted(p for p in path.iterdir()
+                            if p.is_file() and p.suffix.lower() in TRANSCRIPT_SUFFIXES and not p.name.startswith("."))
+            if not inside:
+                raise InputError(f"{path}: no transcripts (*.txt) in this folder")
+            found.extend(inside)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InputError(f"transcript not found: {path}")
+    sources: list[Source] = []
+    seen: dict[str, Path] = {}
+    for path in dict.fromkeys(p.resolve() for p in found):  # the same file named twice is one episode
+        slug = slugify(path.stem)
+        if slug in _RESERVED:
+            raise InputError(f"{path}: an episode cannot be named {slug!r} (the show's own {slug} files); rename it")
+        if slug in seen:
+            raise InputError(f"{seen[slug]} and {path} would both be {slug}.mp3; rename one")
+        seen[slug] = path
+        sources.append(Source(path, manifest_beside(path), slug))
+    return sources
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def episode_key(source: Source, episode: Episode, show: Show, cover: Artwork, id3_version: int) -> str:
+    """What the episode's files depend on, as one hash."""
+    manifest = source.manifest.read_bytes() if source.manifest else b""
+    return _digest(json.dumps({
+        "format": BATCH_FORMAT, "slug": source.slug, "id3": id3_version,
+        "transcript": _digest(source.transcript.read_bytes()), "manifest": _digest(manifest),
+        "show": [show.title, show.author], "cover": cover.digest,
+        "engines": engines_fingerprint([s.voice for s in episode.manifest.speakers]),
+    }).encode())
+
+
+class _Catalogue:
+    """The driver's side of one run: what is finished, what to do, and committing it."""
+
+    def __init__(self, options: BatchOptions, on_event: Callable[[EpisodeRow], None] | None) -> None:
+        self.options = options
+        self.out = Path(options.out_dir)
+        self.state_dir = self.out / STATE_DIR / "state"
+        self.work_dir = self.out / STATE_DIR / "work"
+        self.rows: dict[str, EpisodeRow] = {}
+        self.on_event = on_event
+
+    def set_row(self, row: EpisodeRow) -> None:
+        self.rows[row.slug] = row
+        if self.on_event:
+            self.on_event(row)
+
+    def state(self, slug: str) -> dict | None:
+        try:
+            return json.loads((self.state_dir / f"{slug}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def up_to_date(self, slug: str, key: str) -> dict | None:
+        state = self.state(slug)
+        if not state or state.get("key") != key or set(state.get("item", {})) != _ITEM_FIELDS:
+            return None
+        mp3 = self.out / f"{slug}.mp3"
+        if not all((self.out / name).is_file() for name in state["files"]) or mp3.stat().st_size != state["mp3_bytes"]:
+            return None
+        return state
+
+    def commit(self, job: Job, outcome: Outcome, key: str) -> dict:
+        """Move a finished episode's files into place, then record it as finished."""
+        state_file = self.state_dir / f"{job.slug}.json"
+        if job.render:
+            state_file.unlink(missing_ok=True)  # from here until the new state, the episode is unfinished
+            for name in outcome.files:
+                if outcome.blobs is not None:
+                    write_atomic(self.out / name, outcome.blobs[name])
+                else:
+                    os.replace(Path(outcome.work_dir) / name, self.out / name)
+            state = {"key": key, "files": list(outcome.files), "item": asdict(outcome.item),
+                     "duration_ms": outcome.duration_ms}
+        else:
+            state = self.state(job.slug) or {}
+        state["mp3_bytes"] = (self.out / f"{job.slug}.mp3").stat().st_size
+        if job.verify:
+            state.update(wer=outcome.wer, verify_failure=outcome.verify_failure, verified=True)
+        write_atomic(state_file, json.dumps(state, indent=1, ensure_ascii=False) + "\n")
+        return state
+
+
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?:[a-z0-9_]{8}|[a-z0-9_]{8}\.part\.mp3)")
+
+
+def _sweep(out: Path, slugs: set[str]) -> None:
+    """Remove the temporary files a killed run left (write_atomic's and the render's), ours only."""
+    for path in out.iterdir():
+        m = _TEMPORARY.fullmatch(path.name)
+        if m and path.is_file() and (m["name"].split(".")[0] in slugs | _RESERVED):
+            path.unlink(missing_ok=True)
+
+
+def _write_if_changed(dest: Path, data: bytes) -> bool:
+    """Write *dest* only when its bytes change, so an unchanged file keeps its mtime."""
+    with contextlib.suppress(OSError):
+        if dest.read_bytes() == data:
+            return False
+    write_atomic(dest, data)
+    return True
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    """One batch at a time writes a show's folder."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fh = open(folder / "lock", "a+b")
+    except OSError as exc:
+        raise OutputError(f"cannot write to {folder.parent}: {exc.strerror}") from None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError(f"another batch is writing {folder.parent}") from None
+        yield
+
+
+def _show(options: BatchOptions, loaded: list[tuple[Source, Episode]]) -> Show | None:
+    if options.show is not None:
+        show = load_show(options.show)
+    elif loaded:
+        source, episode = loaded[0]
+        show = show_from_episode(episode.metadata, source.manifest)
+    else:
+        return None
+    if options.base_url:
+        show = show_from_dict({"base_url": options.base_url}, source="--base-url", folder=Path("."), defaults=show)
+    return show
+
+
+def run_batch(paths: Sequence[Path], options: BatchOptions,
+              on_event: Callable[[EpisodeRow], None] | None = None) -> BatchReport:
+    """Render every transcript in *paths* into the show folder ``options.out_dir``."""
+    start = time.perf_counter()
+    if options.executor not in EXECUTORS:
+        raise InputError(f"--executor takes {' or '.join(EXECUTORS)}, not {options.executor!r}")
+    if options.workers is not None and options.workers < 1:
+        raise InputError(f"--workers must be at least 1, not {options.workers}")
+    sources = find_sources(paths)
+    cat = _Catalogue(options, on_event)
+    loaded: list[tuple[Source, Episode]] = []
+    for source in sources:
+        try:
+            loaded.append((source, load_episode(source.transcript, source.manifest)))
+        except EpisodeError as exc:
+            cat.set_row(EpisodeRow(source.slug, str(source.transcript), "failed", one_line(exc)))
+    show = _show(options, loaded)
+    cover = (load_artwork(show.image) if show.image else generate_cover(show.title)) if show else None
+    images = {src.slug: load_artwork(Path(ep.metadata.image)) for src, ep in loaded if ep.metadata.image}
+    with _locked(cat.out / STATE_DIR):
+        shutil.rmtree(cat.work_dir, ignore_errors=True)  # what a killed run left half made
+        _sweep(cat.out, {s.slug for s in sources})
+        cat.state_dir.mkdir(parents=True, exist_ok=True)
+        jobs, keys, interrupted, outer = [], {}, False, 0
+        for source, episode in loaded:
+            meta = episode.metadata
+            episode = replace(episode, manifest=replace(episode.manifest, metadata=replace(
+                meta, show=show.title, author=meta.author or show.author)))
+            art = images.get(source.slug, cover)
+            keys[source.slug] = key = episode_key(source, episode, show, art, options.id3_version)
+            state = cat.up_to_date(source.slug, key)
+            job = Job(slug=source.slug, episode=episode, formats=EPISODE_FORMATS, page_name=f"{source.slug}.html",
+                      show_href=SHOW_PAGE, image_name=f"{source.slug}.{art.extension}" if source.slug in images else "",
+                      verify=options.verify,
+                      options=RenderOptions(id3_version=options.id3_version, cache_dir=options.cache_dir, cover=art))
+            if state is None:
+                jobs.append(job)
+            elif options.verify and not state.get("verified"):
+                jobs.append(replace(job, render=False))
+            else:
+                cat.set_row(_row_from_state(source, state, "up to date", options.verify))
+        if jobs:
+            interrupted, outer = _run_jobs(cat, jobs, keys, {s.slug: s for s, _ in loaded})
+        written = _write_show(cat, show, cover, images, loaded) if show else ()
+        shutil.rmtree(cat.work_dir, ignore_errors=True)
+    order = [s.slug for s in sources]
+    return BatchReport(out_dir=cat.out, show=show, rows=tuple(cat.rows[s] for s in order), interrupted=interrupted,
+                       seconds=time.perf_counter() - start, warnings=tuple(show.warnings()) if show else (),
+                       workers=outer, executor=options.executor, written=written)
+
+
+def _row_from_state(source: Source, state: dict, status: str, verify: bool, seconds: float = 0.0) -> EpisodeRow:
+    """The summary row of a finished episode; with --verify, its Whisper check as recorded."""
+    reason = ""
+    if verify and state.get("verify_failure"):
+        status, reason = "verify failed", state["verify_failure"]
+    return EpisodeRow(source.slug, str(source.transcript), status, reason, state.get("duration_ms"),
+                      state.get("wer") if verify else None, seconds)
+
+
+def _run_jobs(cat: _Catalogue, jobs: list[Job], keys: dict[str, str], sources: dict[str, Source]) -> tuple[bool, int]:
+    """Run the jobs on the chosen executor, committing each as it finishes; (interrupted?, workers)."""
+    options = cat.options
+    pool, outer, inner = plan_workers(options.executor, options.workers, len(jobs), options.ray_address)
+    local = options.executor == "local"
+    ready = []
+    for job in jobs:
+        job = replace(job, options=replace(job.options, workers=inner))
+        mp3 = cat.out / f"{job.slug}.mp3"
+        if job.render:
+            job = replace(job, work_dir=str(stage_folder(cat.work_dir, job.slug)) if local else None)
+        elif local:
+            job = replace(job, mp3_path=str(mp3))
+        else:
+            job = replace(job, mp3_data=mp3.read_bytes())
+        ready.append(job)
+        cat.set_row(EpisodeRow(job.slug, str(sources[job.slug].transcript), "queued"))
+
+    def started(job: Job) -> None:
+        cat.set_row(replace(cat.rows[job.slug], status="rendering" if job.render else "verifying"))
+
+    def finished(job: Job, outcome: Outcome) -> None:
+        source = sources[job.slug]
+        if outcome.interrupted:
+            cat.set_row(EpisodeRow(job.slug, str(source.transcript), "interrupted", seconds=outcome.seconds))
+        elif not outcome.ok:
+            cat.set_row(EpisodeRow(job.slug, str(source.transcript), "failed", outcome.reason,
+                                   seconds=outcome.seconds))
+        else:
+            state = cat.commit(job, outcome, keys[job.slug])
+            status = "rendered" if job.render else "up to date"
+            cat.set_row(_row_from_state(source, state, status, options.verify, outcome.seconds))
+
+    try:
+        execute(pool, ready, outer, started, finished)
+    except KeyboardInterrupt:
+        for slug, row in cat.rows.items():
+            if row.status in ("queued", "rendering", "verifying"):
+                cat.set_row(replace(row, status="not started" if row.status == "queued" else "interrupted"))
+        return True, outer
+    return False, outer
+
+
+def _write_show(cat: _Catalogue, show: Show, cover: Artwork, images: dict[str, Artwork],
+                loaded: list[tuple[Source, Episode]]) -> tuple[str, ...]:
+    """The cover, the episodes' own images, the feed and the show page, each written only if changed."""
+    written = []
+    cover_name = f"cover.{cover.extension}"
+    if _write_if_changed(cat.out / cover_name, cover.data):
+        written.append(cover_name)
+    states = {src.slug: cat.state(src.slug) for src, _ in loaded
+              if cat.rows[src.slug].status in ("rendered", "up to date", "verify failed")}
+
+    def date(pair: tuple[Source, Episode]) -> str:  # as rendered: an undated manifest's date is its render's day
+        state = states.get(pair[0].slug)
+        return state["item"]["date"] if state else pair[1].metadata.date
+
+    # Episodes are numbered by date (then file name) unless their manifest gives a number.
+    dated = sorted(loaded, key=lambda pair: (date(pair), pair[0].slug))
+    numbers = {src.slug: ep.metadata.number or n for n, (src, ep) in enumerate(dated, start=1)}
+    items = []
+    for source, _ in loaded:
+        state = states.get(source.slug)
+        if state is None:
+            continue
+        item = FeedItem(**state["item"])
+        items.append(replace(item, number=numbers[source.slug],
+                             mp3_bytes=(cat.out / item.mp3_name).stat().st_size))
+        art = images.get(source.slug)
+        if art and _write_if_changed(cat.out / item.image_name, art.data):
+            written.append(item.image_name)
+    if _write_if_changed(cat.out / FEED_NAME, build_feed(show, items, cover_name=cover_name)):
+        written.append(FEED_NAME)
+    if _write_if_changed(cat.out / SHOW_PAGE, show_page_html(show, items, cover_name).encode("utf-8")):
+        written.append(SHOW_PAGE)
+    return tuple(written)
