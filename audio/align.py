@@ -7,7 +7,11 @@ our own that it would otherwise get wrong for interviews:
   * editorial brackets lose their bracket characters but keep their words
     (it deletes bracketed text, and the seed's brackets are spoken);
   * dotted and spelled-out acronyms are joined (``U.S.``, ``I S K P``), as
-    Whisper writes them either way.
+    Whisper writes them either way;
+  * ordinals lose their suffix (``3rd``, ``third`` -> ``3``): "January 3"
+    is said "January third", which the normaliser writes ``3rd``;
+  * ``4,200`` is ``4200`` and ``80 percent`` is ``80%`` before words are
+    normalised one by one, which would otherwise miss both.
 Words are normalised one by one so every normalised token keeps the time of
 the word it came from.
 """
@@ -23,9 +27,13 @@ from rapidfuzz.distance import Levenshtein
 
 from .transcribe import HeardWord
 
-NORMALISER = "whisper-normalizer EnglishTextNormalizer (curly quotes straightened, brackets kept as words, acronyms joined)"
+NORMALISER = ("whisper-normalizer EnglishTextNormalizer (curly quotes straightened, brackets kept as words, acronyms "
+              "joined, ordinal suffixes dropped, thousands and percent joined)")
 
 _DOTTED = re.compile(r"\b(?:[A-Za-z]\s?\.\s?){2,}")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+_PERCENT = re.compile(r"(?<=\d)\s*(?:per ?cent)\b", re.I)
+_ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
 _SPELLED = re.compile(r"\b[A-Z](?: [A-Z]\b)+")
 
 
@@ -40,6 +48,7 @@ def prepare(text: str) -> str:
     """The fixes applied before Whisper's normaliser (see module doc)."""
     text = text.translate(str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "[": " ", "]": " "}))
     text = _DOTTED.sub(lambda m: re.sub(r"[\s.]", "", m.group(0)) + " ", text)
+    text = _PERCENT.sub("%", _THOUSANDS.sub("", text))
     return _SPELLED.sub(lambda m: m.group(0).replace(" ", ""), text)
 
 
@@ -49,7 +58,7 @@ def normalise_words(words: Sequence[str]) -> list[tuple[str, int]]:
     out = []
     for i, word in enumerate(words):
         for token in norm(word).split():
-            out.append((token, i))
+            out.append((_ORDINAL.sub(r"\1", token), i))
     return out
 
 
@@ -58,10 +67,11 @@ def normalise(text: str) -> list[str]:
 
 
 def join_heard_acronyms(words: Sequence[HeardWord]) -> list[HeardWord]:
-    """Whisper splits ``U.S.`` into ``U`` + ``.S.``; put such pieces back together."""
+    """Whisper splits ``U.S.`` into ``U`` + ``.S.`` and ``4,200`` into ``4,`` + ``200``; put such pieces back together."""
     out: list[HeardWord] = []
     for w in words:
-        if out and re.fullmatch(r"\.?[A-Za-z]\.?", out[-1].text) and re.fullmatch(r"\.[A-Za-z]\.?[,;:.?!]?", w.text):
+        if out and (re.fullmatch(r"\.?[A-Za-z]\.?", out[-1].text) and re.fullmatch(r"\.[A-Za-z]\.?[,;:.?!]?", w.text)
+                    or re.fullmatch(r"\d{1,3}(?:,\d{3})*,", out[-1].text) and re.fullmatch(r"\d{3}\b.*", w.text)):
             prev = out.pop()
             w = HeardWord(prev.text + w.text, prev.start_ms, w.end_ms, min(prev.probability, w.probability))
         out.append(w)

@@ -44,3 +44,18 @@ def seed_published(seed_render):
     from audio.publish import publish
 
     return {p.name: p for p in publish(seed_render)}
+
+
+@pytest.fixture(scope="session")
+def seed_render_pyttsx3(tmp_path_factory, clip_cache):
+    """The seed through `--engine pyttsx3`: espeak-ng's voices and espeak-ng's lexicon."""
+    episode = load_episode(SEED, engine="pyttsx3")
+    out = tmp_path_factory.mktemp("render-pyttsx3") / "seed.mp3"
+    return render(episode, out, RenderOptions(cache_dir=clip_cache))
+
+
+@pytest.fixture(scope="session")
+def seed_heard_pyttsx3(seed_render_pyttsx3):
+    from audio.transcribe import recognise
+
+    return recognise(seed_render_pyttsx3.path)

@@ -68,7 +68,7 @@ labels = ["A"]
 voice = "gmw/en-gb-x-rp+m1"
 """
 SHOW_FILES = {"feed.xml", "index.html", "cover.jpg"}
-SIDECARS = (".mp3", ".vtt", ".srt", ".chapters.json", ".transcript.json", ".chapters.vtt", ".html")
+SIDECARS = (".mp3", ".vtt", ".srt", ".chapters.json", ".transcript.json", ".words.json", ".chapters.vtt", ".html")
 runner = CliRunner()
 
 
@@ -271,7 +271,7 @@ def test_an_edited_transcript_renders_only_its_episode(catalogue, tmp_path):
     assert {n for n in changed if n.startswith("second-act.")} >= {"second-act.mp3", "second-act.vtt"}
     assert not {n for n in changed if n.startswith(("opening-night", "third-wave", "cover"))}
     assert "feed.xml" in changed  # the enclosure's length changed
-    assert "The whole town did." in (out / "second-act.vtt").read_text(encoding="utf-8")
+    assert "The whole town did." in (out / "second-act.srt").read_text(encoding="utf-8")
 
 
 def run_cli(*args):
