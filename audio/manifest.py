@@ -47,6 +47,7 @@ class Metadata:
     language: str = "en"
     description: str = ""
     genre: str = "Podcast"
+    episode_number: int = 0  # 0: not numbered
 
     @property
     def language3(self) -> str:
@@ -75,6 +76,7 @@ class Manifest:
     target_lufs: float = -16.0
     true_peak_dbtp: float = -1.0
     bitrate_kbps: int = 64
+    episode_keys: frozenset[str] = frozenset()  # the [episode] keys the file gave; the transcript may fill the others
 
     def speaker(self, speaker_id: str) -> Speaker:
         for s in self.speakers:
@@ -101,7 +103,7 @@ class Manifest:
 # typo ("rate_wmp") is reported instead of silently ignored.
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "episode": {"title": str, "show": str, "author": str, "date": (str, _dt.date),
-                "language": str, "description": str, "genre": str, "narrator": str},
+                "language": str, "description": str, "genre": str, "narrator": str, "episode_number": int},
     "speaker": {"id": str, "name": str, "labels": list, "voice": str, "rate_wpm": int, "role": str,
                 "word_gap_ms": int, "gender": str},
     "render": {"sentence_pause_ms": int, "turn_pause_ms": int, "chapter_pause_ms": int,
@@ -187,12 +189,13 @@ def manifest_from_dict(data: dict[str, Any], *, source: str = "manifest") -> Man
                         author=episode.get("author", ""), date=str(date),
                         language=episode.get("language", "en"),
                         description=episode.get("description", ""),
-                        genre=episode.get("genre", "Podcast"))
+                        genre=episode.get("genre", "Podcast"),
+                        episode_number=episode.get("episode_number", 0))
     return Manifest(metadata=metadata, speakers=speakers, narrator=narrator,
                     chapter_titles=titles, lexicon=tuple(lexicon.items()), pauses=pauses,
                     target_lufs=float(render.get("target_lufs", -16.0)),
                     true_peak_dbtp=float(render.get("true_peak_dbtp", -1.0)),
-                    bitrate_kbps=render.get("bitrate_kbps", 64))
+                    bitrate_kbps=render.get("bitrate_kbps", 64), episode_keys=frozenset(episode))
 
 
 def load_manifest(path: Path) -> Manifest:
