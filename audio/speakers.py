@@ -111,8 +111,9 @@ def slug(name: str, fallback: str = "speaker") -> str:
 
 def _introduced(surname: str, text: str) -> str | None:
     """The full name a surname was introduced with in *text* ("... my guest, Mark Hannah")."""
-    pattern = re.compile(r"\b([A-ZÀ-Þ][a-zß-ÿ]+(?:[ -][A-ZÀ-Þ][a-zß-ÿ]+)?(?:\s+[A-Z]\.)?)\s+" + re.escape(surname)
-                         + r"\b")
+    # the surname in any case: captions write "Paul McDONALD" as the label does
+    pattern = re.compile(r"\b([A-ZÀ-Þ][a-zß-ÿ]+(?:[ -][A-ZÀ-Þ][a-zß-ÿ]+)?(?:\s+[A-Z]\.)?)\s+(?i:"
+                         + re.escape(surname) + r")\b")
     for match in pattern.finditer(text):
         first = match.group(1)
         if first.split()[0].lower() not in _NOT_FIRST_NAMES:
@@ -190,7 +191,7 @@ def infer_speakers(paragraphs: Sequence[Paragraph], context: str = "") -> Infere
         speakers.append(speaker)
         for k in keys:
             by_head[k] = speaker
-            if uses[k] == 1 and len(keys) == 1:
+            if uses[k] == 1 and len(keys) == 1 and k not in explicit:  # an export's one-off speaker is normal
                 notes.append((paragraphs[first_at[k]].line_no, f"label {spellings[k].most_common(1)[0][0]!r} is "
                               "used once: taken as a speaker", True))
     return Inference(tuple(speakers), by_head, tuple(notes))

@@ -103,6 +103,9 @@ def strip_noise(text: str) -> str:
     return " ".join(text.split()) if n or m else text
 
 
+_NO_SPACE_BEFORE = frozenset(",.;:!?)]}…”’%")
+
+
 def merge_cues(cues, source_label) -> list[Paragraph]:
     """Consecutive cues of one voice as one paragraph, so a sentence split
     across cues is whole again.
@@ -112,7 +115,6 @@ def merge_cues(cues, source_label) -> list[Paragraph]:
     (the text formats' label reader) finds ``NAME:`` at its start.
     """
     out: list[Paragraph] = []
-    head: str | None = None
     parts: list[str] = []
     start = 0
     label: Label | None = None

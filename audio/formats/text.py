@@ -116,6 +116,7 @@ def _clean_page(items: list[tuple], md: bool, meta: FoundMetadata,
 
     kept: list[tuple] = []
     speech_started = False
+    first_heading = True  # nothing but blank lines and breaks kept yet
     for item in items:
         kind, n, s, header = item
         if kind == LINE and webpage.maybe_clutter(s):
@@ -139,16 +140,18 @@ def _clean_page(items: list[tuple], md: bool, meta: FoundMetadata,
                 found.setdefault("date", (date, f"line {n}"))
                 dropped.append(Dropped(n, s, "the episode's date"))
                 continue
-            if kind == HEADING and not kept and not meta.title and "title" not in found:
+            if kind == HEADING and first_heading and not meta.title and "title" not in found:
                 found["title"] = (s, f"the heading on line {n}")
                 dropped.append(Dropped(n, s, "the title (a heading)"))
                 continue
-            if kind == HEADING and not kept and s.casefold() in (meta.title.casefold(),
-                                                                  str(found.get("title", ("",))[0]).casefold()):
+            if kind == HEADING and first_heading and s.casefold() in (meta.title.casefold(),
+                                                                 str(found.get("title", ("",))[0]).casefold()):
                 dropped.append(Dropped(n, s, "the title (a heading)"))
                 continue
         if kind == HEADER or kind == LINE:
             speech_started = True
+        if kind != BLANK and kind != BREAK:
+            first_heading = False
         kept.append(item)
     meta = meta.merged(**found)
     return kept, meta, notes
