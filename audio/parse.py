@@ -27,6 +27,7 @@ _ABBREV = {"Mr.", "Mrs.", "Ms.", "Dr.", "St.", "Jr.", "Sr.", "Prof.", "Gen.", "C
            "e.g.", "i.e.", "No.", "Sen.", "Rep.", "Gov."}
 _SENTENCE_END_RE = re.compile(r"[.!?…][\"'”’)\]]*(?=\s+(\S))")
 _ENDS_SENTENCE_RE = re.compile(r"[.!?…][\"'”’)\]]*$")
+_EMPHASIS_RE = re.compile(r"(?<!\w)[*_]+|[*_]+(?!\w)")
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,8 @@ def split_sentences(paragraph: str) -> list[str]:
     A stop only ends a sentence when the next word does not start in lower
     case ("a U.S. drone strike") and the word is not a title ("Dr. Kim").
     """
-    paragraph = " ".join(paragraph.split())
+    if "  " in paragraph or not paragraph.isprintable():  # tabs, newlines, no-break spaces: one space each
+        paragraph = " ".join(paragraph.split())
     sentences: list[str] = []
     start = 0
     for match in _SENTENCE_END_RE.finditer(paragraph):
@@ -163,6 +165,11 @@ class _ManifestSpeakers:
         return found
 
 
+def _unmarked(prefix: str) -> str:
+    """A label that names no one, as words to speak: "**Note:**" -> "Note:"."""
+    return _EMPHASIS_RE.sub("", prefix) if "*" in prefix or "_" in prefix else prefix
+
+
 def _asks(sentences: tuple[str, ...]) -> bool:
     return any("?" in s for s in sentences)
 
@@ -178,8 +185,8 @@ def _chapters(turns: list[Turn], headings: dict[int, str], host_ids: set[str],
     starts: list[tuple[int, str]] = []
     if any(index > 0 for index in headings):  # the transcript has sections: a chapter each
         if 0 not in headings:
-            starts.append((0, intro_title))
-        starts += sorted(headings.items())
+            starts.append((0, shorten_title(intro_title)))
+        starts += sorted((index, shorten_title(title)) for index, title in headings.items())
     else:
         host_turns = [t for t in turns if t.speaker_id in host_ids and not t.narration]
         asking = {t.index for t in host_turns if _asks(t.sentences)} or {t.index for t in host_turns}
@@ -188,10 +195,11 @@ def _chapters(turns: list[Turn], headings: dict[int, str], host_ids: set[str],
         for turn in turns:
             if turn.index == 0:
                 opening = turn.narration or turn.speaker_id not in host_ids or turn.index == intro
-                starts.append((0, headings.get(0) or (intro_title if opening else _question_title(turn))))
+                title = headings.get(0) or (intro_title if opening else _question_title(turn))
+                starts.append((0, shorten_title(title)))
             elif turn.index in asking and turn.index != intro:
                 starts.append((turn.index, _question_title(turn)))
-    return [Chapter(index=n, title=shorten_title(overrides.get(n + 1, title)), turn_index=index)
+    return [Chapter(index=n, title=shorten_title(overrides[n + 1]) if n + 1 in overrides else title, turn_index=index)
             for n, (index, title) in enumerate(starts)]
 
 
@@ -230,7 +238,7 @@ def parse_document(document: Document, *, speakers: tuple[Speaker, ...] | None =
                    intro_title: str = "Introduction") -> ParsedTranscript:
     """Speakers, turns and chapters from a document any reader made."""
     paragraphs = document.paragraphs
-    if not any(p.text or p.raw or p.label for p in paragraphs):
+    if not any(p.text or p.label for p in paragraphs):
         raise ParseError("transcript has no text")
     decisions = _dropped_decisions(document)
     if speakers is None:
@@ -250,7 +258,7 @@ def parse_document(document: Document, *, speakers: tuple[Speaker, ...] | None =
     raw_turns: list[list] = []
     for p in paragraphs:
         speaker = lookup(p) if p.label is not None else None
-        text = p.text if speaker is not None else (p.raw or p.text)
+        text = p.text if speaker is not None or not p.prefix else f"{_unmarked(p.prefix)} {p.text}".rstrip()
         fresh = p.section_break or bool(p.heading)
         if raw_turns and not fresh and (speaker is None or speaker is raw_turns[-1][0]):
             _extend(raw_turns[-1][2], text)  # a paragraph that goes on with the same speaker

@@ -27,7 +27,7 @@ class Paragraph:
     line_no: int  # 1-based, of its first line
     text: str  # the words after the label, cleaned of markup
     label: Label | None = None
-    raw: str = ""  # the whole paragraph, label included, spoken if the label is not taken as a speaker
+    prefix: str = ""  # the label as written ("Zelin:"), spoken before the text if it names no speaker
     section_break: bool = False  # a longer pause before it (`***`, `---`, `* * *`)
     heading: str = ""  # a section heading just before it: a chapter starts here
 
@@ -116,27 +116,22 @@ def merge_cues(cues, source_label) -> list[Paragraph]:
     """
     out: list[Paragraph] = []
     parts: list[str] = []
-    start = 0
-    label: Label | None = None
-    raw_head = ""
-
-    def flush() -> None:
-        if parts:
-            text = " ".join(parts)
-            raw = f"{raw_head}: {text}" if label is not None and not label.explicit else ""
-            out.append(Paragraph(start, text, label, raw))
-
+    start, head, label, prefix = 0, None, None, ""
+    labels: dict[tuple[str, bool], Label] = {}  # one Label per voice, not one per cue
     for line_no, voice, text in cues:
-        new_label = None
-        if voice is not None:
-            new_label = Label(voice, True, True)
-        elif source_label is not None:
+        new_head, explicit, new_prefix = voice, True, ""
+        if voice is None and source_label is not None and text.find(":", 0, 130) >= 0:
             found = source_label(text)
             if found is not None:  # "Name:" opening a cue is the captioner's convention: a label
-                new_label, text = replace(found[0], strong=True), found[1]
-        if new_label is not None and (label is None or new_label.head != label.head or not parts):
-            flush()
-            label, parts, start, raw_head = new_label, [], line_no, new_label.head
+                new_head, explicit = found[0].head, False
+                new_prefix, text = text[:len(text) - len(found[1])].strip(), found[1]
+        if new_head is not None and (new_head != head or not parts):
+            if parts:
+                out.append(Paragraph(start, " ".join(parts), label, prefix))
+            label = labels.get((new_head, explicit))
+            if label is None:
+                label = labels[(new_head, explicit)] = Label(new_head, True, explicit)
+            head, parts, start, prefix = new_head, [], line_no, new_prefix
         elif not parts:
             start = line_no
         if text:
@@ -144,5 +139,6 @@ def merge_cues(cues, source_label) -> list[Paragraph]:
                 parts[-1] += text
             else:
                 parts.append(text)
-    flush()
+    if parts:
+        out.append(Paragraph(start, " ".join(parts), label, prefix))
     return out

@@ -22,22 +22,30 @@ def blocks(text: str) -> Iterator[tuple[int, list[str]]]:
         yield line_no, match.group().split("\n")
 
 
-def to_ms(h: str | None, m: str, s: str, frac: str) -> int:
-    return ((int(h or 0) * 60 + int(m)) * 60 + int(s)) * 1000 + int(frac.ljust(3, "0"))
+def joined(lines: list[str]) -> str:
+    """A cue's lines as one, without the ``>>`` and ``- `` that mark a change of speaker."""
+    text = " ".join(lines)
+    if ">>" in text or "- " in text or "-\t" in text:
+        text = " ".join(_DASH_RE.sub("", line.strip()) for line in lines)
+    return text
 
 
-def cue_text(lines: list[str]) -> str:
-    """A cue's lines as one line of plain words: tags, entities, dashes and sounds gone."""
-    parts = []
-    for line in lines:
-        line = line.strip()
-        if line[:1] in ("-", ">"):
-            line = _DASH_RE.sub("", line)
-        if line:
-            parts.append(line)
-    text = " ".join(parts)
+def earlier(begin: str, end: str) -> bool:
+    """Does timestamp *end* come before *begin*?  ("00:01:02,500", "1:02.5"...)"""
+    if len(begin) == len(end) and begin.find(":") == end.find(":"):
+        return end < begin  # same shape, zero-padded: the strings compare as the times do
+    return _ms(end) < _ms(begin)
+
+
+def _ms(stamp: str) -> int:
+    *hm, s = stamp.replace(",", ".").split(":")
+    return round((float(s) + 60 * int(hm[-1]) + (3600 * int(hm[0]) if len(hm) > 1 else 0)) * 1000)
+
+
+def cue_text(text: str) -> str:
+    """A cue's text as plain words: tags, entities and sounds gone."""
     if "<" in text or "{" in text:
         text = _TAG_RE.sub("", text)
     if "&" in text:
         text = html.unescape(text).replace("\xa0", " ")
-    return strip_noise(text)
+    return strip_noise(" ".join(text.split()))

@@ -10,6 +10,7 @@ and notes ("Listen Here:", "Transcript:", "Episode 4:", "Note:").
 
 from __future__ import annotations
 
+import functools
 import re
 
 from .base import Label
@@ -17,7 +18,7 @@ from .base import Label
 _LABEL_RE = re.compile(
     r"^\s*(?P<bold>\*\*|__|\*|_)?(?P<label>[^:\n*]{1,120}?)(?:\*\*|__|\*|_)?\s*:(?:\s*(?:\*\*|__|\*|_)(?=\s|$))?"
     r"(?:\s+|$)(?P<rest>.*)$", re.S)
-_WORD_RE = re.compile(r"^[\w.'’\-]+$")
+_WORDS_RE = re.compile(r"^[\w.'’\-]+(?: [\w.'’\-]+){0,4}$")
 PARTICLES = frozenset({"de", "van", "von", "der", "den", "al", "el", "bin", "ibn", "da", "di", "del", "della",
                        "la", "le", "du", "dos", "das", "ter", "ten", "y", "bint", "ben", "st."})
 _QA = {"Q", "A"}
@@ -33,17 +34,16 @@ email phone fax address produced editor's editors’ editor’s
 """.split())
 
 
+@functools.lru_cache(maxsize=4096)  # a transcript repeats its few labels thousands of times
 def looks_like_name(head: str) -> bool:
     """A person's name or a speaker's tag: capitalised words, at most five."""
     words = head.split()
-    if not words or len(words) > 5 or len(head) > 40:
+    if not words or len(head) > 40 or not _WORDS_RE.match(" ".join(words)):
         return False
     first = words[0][0]
     if not (first.isupper() or first.isdigit()):
         return False
     for word in words:
-        if not _WORD_RE.match(word):
-            return False
         if not (word[0].isupper() or word[0].isdigit() or word in PARTICLES):
             return False
         if word.casefold().rstrip(":.") in NOT_NAME_WORDS:

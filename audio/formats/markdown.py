@@ -17,23 +17,29 @@ from .base import FoundMetadata, refuse
 
 _HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")
 _BLOCK_RE = re.compile(r"^(?:>\s?)+|^(?:[-+*]|\d{1,3}[.)])\s+(?=\S)")
-_INLINE_HINT_RE = re.compile(r"[*_\[\]<`\\~!]")
+# (pattern, replacement, what the text must contain for it to apply): each
+# pattern only runs on text that could match, as most of a long
+# transcript's paragraphs have no markup at all.
 _INLINE = [
-    (re.compile(r"<!--.*?-->", re.S), ""),
-    (re.compile(r"!\[[^\]]*\]\([^)]*\)"), ""),  # images
-    (re.compile(r"\[\^[^\]]+\]"), ""),  # footnote references
-    (re.compile(r"\[([^\]]+)\]\((?:[^()\s]|\([^)]*\))*(?:\s+\"[^\"]*\")?\)"), r"\1"),  # links
-    (re.compile(r"\[([^\]]+)\]\[[^\]]*\]"), r"\1"),  # reference links
-    (re.compile(r"<(https?://[^>\s]+)>"), r"\1"),  # autolinks
-    (re.compile(r"</?[A-Za-z][\w-]*(?:\s[^<>]*)?/?>"), ""),  # HTML tags
-    (re.compile(r"(`+)(.+?)\1"), r"\2"),  # code
-    (re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"), r"\2"),  # strong
-    (re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=[^\s*])\*(?![\w*])"), r"\1"),  # emphasis
-    (re.compile(r"(?<![\w_])_(?=[^\s_])([^_\n]+?)(?<=[^\s_])_(?![\w_])"), r"\1"),
-    (re.compile(r"~~(.+?)~~"), r"\1"),
-    (re.compile(r"(?<!\w)(?:\*\*|__)(?!\w)|(?<=\s)\*(?=\s)"), ""),  # stray markers left unpaired
-    (re.compile(r"\\([\\`*_{}\[\]()#+\-.!>~|])"), r"\1"),  # escapes
+    (re.compile(r"<!--.*?-->", re.S), "", "<!--"),
+    (re.compile(r"!\[[^\]]*\]\([^)]*\)"), "", "!["),  # images
+    (re.compile(r"\[\^[^\]]+\]"), "", "[^"),  # footnote references
+    (re.compile(r"\[([^\]]+)\]\((?:[^()\s]|\([^)]*\))*(?:\s+\"[^\"]*\")?\)"), r"\1", "]("),  # links
+    (re.compile(r"\[([^\]]+)\]\[[^\]]*\]"), r"\1", "]["),  # reference links
+    (re.compile(r"<(https?://[^>\s]+)>"), r"\1", "<"),  # autolinks
+    (re.compile(r"</?[A-Za-z][\w-]*(?:\s[^<>]*)?/?>"), "", "<"),  # HTML tags
+    (re.compile(r"(`+)(.+?)\1"), r"\2", "`"),  # code
+    (re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*"), r"\1", "**"),  # strong
+    (re.compile(r"__(?=\S)(.+?)(?<=\S)__"), r"\1", "__"),
+    (re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=[^\s*])\*(?![\w*])"), r"\1", "*"),  # emphasis
+    (re.compile(r"(?<![\w_])_(?=[^\s_])([^_\n]+?)(?<=[^\s_])_(?![\w_])"), r"\1", "_"),
+    (re.compile(r"~~(.+?)~~"), r"\1", "~~"),
+    (re.compile(r"(?<!\w)\*\*(?!\w)"), "", "**"),  # markers left unpaired
+    (re.compile(r"(?<!\w)__(?!\w)"), "", "__"),
+    (re.compile(r"(?<=\s)\*(?=\s)"), "", " * "),
+    (re.compile(r"\\([\\`*_{}\[\]()#+\-.!>~|])"), r"\1", "\\"),  # escapes
 ]
+_INLINE_HINT_RE = re.compile(r"[<!\[\]`*_~\\]")
 _FRONT_KEYS = {  # front matter key -> FoundMetadata field
     "title": "title", "episode_title": "title", "show": "show", "podcast": "show", "series": "show",
     "author": "author", "authors": "author", "host": "author", "date": "date", "published": "date",
@@ -51,7 +57,8 @@ def heading_of(line: str) -> str | None:
 
 def unwrap_block(line: str) -> str:
     """A line without block quote and list markers."""
-    if line[0] in ">-+*0123456789":
+    c = line[0]
+    if c == ">" or c in "-+*" and line[1:2] in (" ", "\t") or c.isdigit():
         return _BLOCK_RE.sub("", line, count=1).strip()
     return line
 
@@ -60,9 +67,12 @@ def inline(text: str) -> str:
     """*text* with Markdown's inline markup removed, its words kept."""
     if not _INLINE_HINT_RE.search(text):
         return text
-    for pattern, replacement in _INLINE:
-        text = pattern.sub(replacement, text)
-    return " ".join(text.split())
+    changed = False
+    for pattern, replacement, trigger in _INLINE:
+        if trigger in text:
+            text, n = pattern.subn(replacement, text)
+            changed = changed or bool(n)
+    return " ".join(text.split()) if changed else text
 
 
 def _scalar(value: object) -> str:

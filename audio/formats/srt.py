@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 
 from .base import Document, Dropped, merge_cues, refuse
-from .captions_common import blocks, cue_text, to_ms
+from .captions_common import blocks, cue_text, earlier, joined
 from .labels import label_of
 
-_STAMP = r"(\d{1,3}):([0-5]\d):([0-5]\d)[,.](\d{1,3})"
-_TIMING_RE = re.compile(rf"^{_STAMP}[ \t]+-->[ \t]+{_STAMP}(?:[ \t].*)?$")
+_STAMP = r"\d{1,3}:[0-5]\d:[0-5]\d[,.]\d{1,3}"
+_TIMING_RE = re.compile(rf"^({_STAMP})[ \t]+-->[ \t]+({_STAMP})(?:[ \t].*)?$")
 
 
 def _cues(text: str, source: str, dropped: list[Dropped]):
@@ -37,8 +37,7 @@ def _cues(text: str, source: str, dropped: list[Dropped]):
         if timing is None:
             raise refuse(source, line_no + t, f"broken cue timing {lines[t].strip()[:60]!r} "
                                               "(expected HH:MM:SS,mmm --> HH:MM:SS,mmm)")
-        g = timing.groups()
-        if to_ms(*g[4:8]) < to_ms(*g[0:4]):
+        if earlier(*timing.groups()):
             raise refuse(source, line_no + t, f"cue ends before it starts: {lines[t].strip()[:60]!r}")
         if pending is not None:
             yield pending
@@ -53,10 +52,11 @@ def read_srt(text: str, *, source: str) -> Document:
 
     def cues():
         for line_no, lines in _cues(text, source, dropped):
-            words = cue_text(lines)
+            cue = joined(lines)
+            words = cue_text(cue)
             if words:
                 yield line_no, None, words
-            elif any(line.strip() for line in lines):
-                dropped.append(Dropped(line_no, " ".join(lines).strip(), "not speech (a sound or music)"))
+            elif cue.strip():
+                dropped.append(Dropped(line_no, cue.strip(), "not speech (a sound or music)"))
 
     return Document("srt", tuple(merge_cues(cues(), label_of)), tuple(dropped))

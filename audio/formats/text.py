@@ -193,12 +193,8 @@ def _paragraphs(items: list[tuple], md: bool) -> list[Paragraph]:
         text = " ".join(parts)
         if md:
             text = markdown.inline(text)
-        text = strip_noise(text)
-        raw = ""
-        if labelled:  # the whole paragraph, spoken if the label turns out not to name a speaker
-            prefix = labelled[:len(labelled) - len(parts[0])].rstrip() if has_rest else labelled
-            raw = f"{markdown.inline(prefix) if md else prefix} {text}".strip()
-        paragraphs.append(Paragraph(n, text, label, raw, brk, heading))
+        prefix = (labelled[:len(labelled) - len(parts[0])].rstrip() if has_rest else labelled) if labelled else ""
+        paragraphs.append(Paragraph(n, strip_noise(text), label, prefix, brk, heading))
     return paragraphs
 
 

@@ -13,11 +13,11 @@ import html
 import re
 
 from .base import Document, Dropped, FoundMetadata, merge_cues, refuse
-from .captions_common import blocks, cue_text, to_ms
+from .captions_common import blocks, cue_text, earlier, joined
 from .labels import label_of
 
-_STAMP = r"(?:(\d{2,}):)?([0-5]\d):([0-5]\d)\.(\d{3})"
-_TIMING_RE = re.compile(rf"^{_STAMP}[ \t]+-->[ \t]+{_STAMP}(?:[ \t].*)?$")
+_STAMP = r"(?:\d{2,}:)?[0-5]\d:[0-5]\d\.\d{3}"
+_TIMING_RE = re.compile(rf"^({_STAMP})[ \t]+-->[ \t]+({_STAMP})(?:[ \t].*)?$")
 _VOICE_RE = re.compile(r"<v(?:\.[^\s>]*)?(?:[ \t]+([^>]*))?>")
 _SKIPPED_BLOCKS = ("NOTE", "STYLE", "REGION")
 
@@ -40,26 +40,30 @@ def _cues(text: str, source: str, dropped: list[Dropped]):
             continue
         else:
             raise refuse(source, line_no, f"a cue with no timing line: {first[:60]!r}")
-        timing = _TIMING_RE.match(lines[t].strip())
+        timing_line = lines[t].strip()
+        timing = _TIMING_RE.match(timing_line)
         if timing is None:
-            raise refuse(source, line_no + t, f"broken cue timing {lines[t].strip()[:60]!r} "
+            raise refuse(source, line_no + t, f"broken cue timing {timing_line[:60]!r} "
                                               "(expected HH:MM:SS.mmm --> HH:MM:SS.mmm)")
-        g = timing.groups()
-        if to_ms(*g[4:8]) < to_ms(*g[0:4]):
-            raise refuse(source, line_no + t, f"cue ends before it starts: {lines[t].strip()[:60]!r}")
+        begin, end = timing.groups()
+        if earlier(begin, end):
+            raise refuse(source, line_no + t, f"cue ends before it starts: {timing_line[:60]!r}")
         payload = lines[t + 1:]
-        for k, line in enumerate(payload):
-            if "-->" in line:
-                raise refuse(source, line_no + t + 1 + k, "a cue timing inside a cue's text (a blank line missing?)")
+        text = joined(payload)
+        if "-->" in text:
+            k = next(k for k, line in enumerate(payload) if "-->" in line)
+            raise refuse(source, line_no + t + 1 + k, "a cue timing inside a cue's text (a blank line missing?)")
         text_line = line_no + t + 1
-        joined = " ".join(line.strip() for line in payload)
-        if "<v" in joined:
-            parts = _VOICE_RE.split(joined)
-            spans = [(None, parts[0])] + [(parts[i], parts[i + 1]) for i in range(1, len(parts) - 1, 2)]
-        else:
-            spans = [(None, joined)]
-        for voice, span in spans:
-            words = cue_text([span])
+        if "<v" not in text:
+            words = cue_text(text)
+            if words:
+                yield text_line, None, words
+            elif text.strip():
+                dropped.append(Dropped(text_line, text.strip(), "not speech (a sound or music)"))
+            continue
+        parts = _VOICE_RE.split(text)
+        for voice, span in [(None, parts[0])] + [(parts[i], parts[i + 1]) for i in range(1, len(parts) - 1, 2)]:
+            words = cue_text(span)
             if voice is not None:
                 voice = html.unescape(voice).strip() or None
             if words:
