@@ -11,6 +11,7 @@ from .base import strip_noise
 _BLOCK_RE = re.compile(r"[^\n]*\S[^\n]*(?:\n[^\n]*\S[^\n]*)*")
 _TAG_RE = re.compile(r"<[^>]*>|\{\\[^}]*\}")
 _DASH_RE = re.compile(r"^(?:>>+|-(?=\s))\s*")
+_LOOSE_TIMING_RE = re.compile(r"\d+:\d+(?:[:.,]\d+)*\s*\S{1,4}\s*\d+:\d+")
 
 
 def blocks(text: str) -> Iterator[tuple[int, list[str]]]:
@@ -20,6 +21,11 @@ def blocks(text: str) -> Iterator[tuple[int, list[str]]]:
         line_no += text.count("\n", last, match.start())
         last = match.start()
         yield line_no, match.group().split("\n")
+
+
+def looks_like_timing(line: str) -> bool:
+    """Two timestamps on a line, as a cue timing has, however broken its arrow."""
+    return bool(_LOOSE_TIMING_RE.search(line))
 
 
 def joined(lines: list[str]) -> str:

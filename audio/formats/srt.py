@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from .base import Document, Dropped, merge_cues, refuse
-from .captions_common import blocks, cue_text, earlier, joined
+from .captions_common import blocks, cue_text, earlier, joined, looks_like_timing
 from .labels import label_of
 
 _STAMP = r"\d{1,3}:[0-5]\d:[0-5]\d[,.]\d{1,3}"
@@ -24,10 +24,12 @@ def _cues(text: str, source: str, dropped: list[Dropped]):
         first = lines[0].strip()
         if "-->" in first:
             t = 0
-        elif first.isdigit() and len(lines) > 1 and "-->" in lines[1]:
+        elif first.isdigit() and len(lines) > 1 and ("-->" in lines[1] or looks_like_timing(lines[1])):
             t = 1
         elif first.isdigit():
             raise refuse(source, line_no, f"cue {first} has no timing line")
+        elif looks_like_timing(first):
+            t = 0
         elif pending is not None:  # a blank line inside a cue's text
             pending[1].extend(lines)
             continue

@@ -13,7 +13,7 @@ import html
 import re
 
 from .base import Document, Dropped, FoundMetadata, merge_cues, refuse
-from .captions_common import blocks, cue_text, earlier, joined
+from .captions_common import blocks, cue_text, earlier, joined, looks_like_timing
 from .labels import label_of
 
 _STAMP = r"(?:\d{2,}:)?[0-5]\d:[0-5]\d\.\d{3}"
@@ -38,6 +38,8 @@ def _cues(text: str, source: str, dropped: list[Dropped]):
             t = 1
         elif first.split(None, 1)[0] in _SKIPPED_BLOCKS:
             continue
+        elif looks_like_timing(first) or len(lines) > 1 and looks_like_timing(lines[1]):
+            t = 0 if looks_like_timing(first) else 1  # an arrow gone wrong: said below, with its line
         else:
             raise refuse(source, line_no, f"a cue with no timing line: {first[:60]!r}")
         timing_line = lines[t].strip()
