@@ -30,7 +30,7 @@ def _cues(text: str, source: str, dropped: list[Dropped]):
             raise refuse(source, line_no, f"cue {first} has no timing line")
         elif looks_like_timing(first):
             t = 0
-        elif pending is not None:  # a blank line inside a cue's text
+        elif pending is not None and not any("-->" in line for line in lines):  # a blank line inside a cue's text
             pending[1].extend(lines)
             continue
         else:
@@ -41,6 +41,9 @@ def _cues(text: str, source: str, dropped: list[Dropped]):
                                               "(expected HH:MM:SS,mmm --> HH:MM:SS,mmm)")
         if earlier(*timing.groups()):
             raise refuse(source, line_no + t, f"cue ends before it starts: {lines[t].strip()[:60]!r}")
+        for k, line in enumerate(lines[t + 1:]):
+            if "-->" in line:
+                raise refuse(source, line_no + t + 1 + k, "a cue timing inside a cue's text (a blank line missing?)")
         if pending is not None:
             yield pending
         pending = (line_no + t + 1, lines[t + 1:])
