@@ -16,7 +16,13 @@ verify: `episode verify` of the rendered seed, against a bare faster-whisper
 transcription of the same file with the same model and settings (both as
 fresh processes, so both pay for start-up and model loading).
 
+parse (only with --parse, and then alone): a transcript of about 10 MB in
+each input format (plain text, Markdown, a web page, Otter, Rev and Descript
+exports, WebVTT with voices, Zoom's WebVTT, SRT, Podcasting 2.0 JSON), built
+from the seed's turns, read and parsed as `episode` does (load_episode).
+
 Run: .venv/bin/python scripts/bench.py [--repeat N]
+     .venv/bin/python scripts/bench.py --parse [--repeat N]
 """
 
 from __future__ import annotations
@@ -151,11 +157,39 @@ def synthetic_interview(minutes: float, dest: Path) -> Path:
     return dest
 
 
+PARSE_BYTES = 10_000_000
+
+
+def parse_speed(repeat: int) -> None:
+    """Seconds to read and parse about 10 MB of each input format (target: at most 1 s)."""
+    from tests.format_writers import WRITERS
+
+    seed = load_episode(SEED)
+    turns = [(seed.speaker(t.speaker_id).name, t.text) for t in seed.turns if not t.narration]
+    print(f"{'10 MB transcript, parsed':<28}{'MB':>7}{'turns':>8}{'seconds':>10}{'target':>8}")
+    with tempfile.TemporaryDirectory(prefix="episode-parse-") as name:
+        for fmt, (writer, extension) in WRITERS.items():
+            one = writer(turns)
+            path = Path(name) / f"big{extension}"
+            path.write_text(writer(turns * (PARSE_BYTES // len(one.encode()) + 1)), encoding="utf-8")
+            times = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                episode = load_episode(path, find_manifest=False)
+                times.append(time.perf_counter() - start)
+            seconds = statistics.median(times)
+            print(f"{fmt:<28}{path.stat().st_size / 1e6:>7.1f}{len(episode.turns):>8}{seconds:>10.2f}{'<= 1.0':>8}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, median taken")
     parser.add_argument("--scale", default="10,30,60", help="synthetic interview lengths in minutes ('' to skip)")
+    parser.add_argument("--parse", action="store_true", help="measure only parsing 10 MB of each input format")
     args = parser.parse_args()
+    if args.parse:
+        parse_speed(args.repeat)
+        return
     with tempfile.TemporaryDirectory(prefix="episode-bench-") as name:
         tmp = Path(name)
         base, cold, bare, ver = [], [], [], []

@@ -118,13 +118,20 @@ def merge_cues(cues, source_label) -> list[Paragraph]:
     parts: list[str] = []
     start, head, label, prefix = 0, None, None, ""
     labels: dict[tuple[str, bool], Label] = {}  # one Label per voice, not one per cue
+    heads: dict[str, str | None] = {}  # "Grace Liu" -> its head: a caption file repeats a few labels
     for line_no, voice, text in cues:
         new_head, explicit, new_prefix = voice, True, ""
-        if voice is None and source_label is not None and text.find(":", 0, 130) >= 0:
-            found = source_label(text)
-            if found is not None:  # "Name:" opening a cue is the captioner's convention: a label
-                new_head, explicit = found[0].head, False
-                new_prefix, text = text[:len(text) - len(found[1])].strip(), found[1]
+        colon = text.find(":", 0, 130) if voice is None and source_label is not None else -1
+        if colon >= 0:
+            before = text[:colon]
+            if before not in heads:
+                found = source_label(before + ":")
+                heads[before] = found[0].head if found is not None else None
+            if heads[before] is not None:  # "Name:" opening a cue is the captioner's convention: a label
+                new_head, explicit, new_prefix = heads[before], False, before + ":"
+                text = text[colon + 1:].strip()
+                if text[:2] in ("**", "__") and before[:2] == text[:2]:  # the closing half of "**Name:**"
+                    text = text[2:].lstrip()
         if new_head is not None and (new_head != head or not parts):
             if parts:
                 out.append(Paragraph(start, " ".join(parts), label, prefix))

@@ -54,4 +54,6 @@ def cue_text(text: str) -> str:
         text = _TAG_RE.sub("", text)
     if "&" in text:
         text = html.unescape(text).replace("\xa0", " ")
-    return strip_noise(" ".join(text.split()))
+    if "  " in text or not text.isprintable():  # tabs, no-break spaces: one space each
+        text = " ".join(text.split())
+    return strip_noise(text.strip())

@@ -15,9 +15,8 @@ import re
 
 from .base import Label
 
-_LABEL_RE = re.compile(
-    r"^\s*(?P<bold>\*\*|__|\*|_)?(?P<label>[^:\n*]{1,120}?)(?:\*\*|__|\*|_)?\s*:(?:\s*(?:\*\*|__|\*|_)(?=\s|$))?"
-    r"(?:\s+|$)(?P<rest>.*)$", re.S)
+_HEAD_RE = re.compile(r"^\s*(?P<bold>\*\*|__|\*|_)?(?P<label>[^:\n*]{1,120}?)(?:\*\*|__|\*|_)?\s*:$")
+_CLOSERS = ("**", "__", "*", "_")
 _WORDS_RE = re.compile(r"^[\w.'’\-]+(?: [\w.'’\-]+){0,4}$")
 PARTICLES = frozenset({"de", "van", "von", "der", "den", "al", "el", "bin", "ibn", "da", "di", "del", "della",
                        "la", "le", "du", "dos", "das", "ter", "ten", "y", "bint", "ben", "st."})
@@ -51,23 +50,39 @@ def looks_like_name(head: str) -> bool:
     return True
 
 
-def label_of(paragraph: str) -> tuple[Label, str] | None:
-    """``(label, rest of the paragraph)`` when *paragraph* starts with a speaker label."""
-    colon = paragraph.find(":", 0, 130)
-    if colon < 0:  # most lines of a long transcript: skip the regex
-        return None
-    match = _LABEL_RE.match(paragraph)
+@functools.lru_cache(maxsize=8192)
+def _head(prefix: str) -> tuple[str, bool] | None:
+    """``(head, strong)`` for the text before a paragraph's first colon, colon included."""
+    match = _HEAD_RE.match(prefix)
     if not match:
         return None
     head, _, role = match.group("label").strip().partition(",")
     head = head.strip()
-    if not looks_like_name(head):
+    if not looks_like_name(head) or role and (len(role) > 100 or not role.strip()):
         return None
-    if role and (len(role) > 100 or not role.strip()):
-        return None
-    rest = match.group("rest").strip()
-    words = head.split()
-    # a name alone on its line, before the text, is a label whatever its case
     strong = (bool(match.group("bold")) or head in _QA or (head.isupper() and len(head) > 1)
-              or bool(role) or not rest or len(words) in (2, 3))
-    return Label(head=head, strong=strong), rest
+              or bool(role) or len(head.split()) in (2, 3))
+    return head, strong
+
+
+def label_of(paragraph: str) -> tuple[Label, str] | None:
+    """``(label, rest of the paragraph)`` when *paragraph* starts with a speaker label."""
+    colon = paragraph.find(":", 0, 130)
+    if colon < 0:  # most lines of a long transcript: no label to look for
+        return None
+    found = _head(paragraph[:colon + 1])  # cached: a transcript repeats its few labels
+    if found is None:
+        return None
+    rest = paragraph[colon + 1:]
+    after = rest.lstrip()
+    for closer in _CLOSERS:  # the closing half of "**Name:**"
+        if after.startswith(closer) and (len(after) == len(closer) or after[len(closer)].isspace()):
+            rest = after[len(closer):]
+            break
+    else:
+        if rest and not rest[0].isspace():  # "Note:this", "http://": not a label
+            return None
+    rest = rest.strip()
+    head, strong = found
+    # a name alone on its line, before the text, is a label whatever its case
+    return Label(head=head, strong=strong or not rest), rest
