@@ -88,7 +88,7 @@ def rendered_vtt(tmp_path_factory, clip_cache):
     for name in RENDERED:
         result = render(load_episode(CORPUS / name), folder / f"{Path(name).stem}.mp3",
                         RenderOptions(cache_dir=clip_cache))
-        out[name] = next(p for p in publish(result, formats=("vtt",)) if p.suffix == ".vtt")
+        out[name] = (result, next(p for p in publish(result, formats=("vtt",)) if p.suffix == ".vtt"))
     return out
 
 
@@ -103,7 +103,7 @@ def test_rendered_captions_are_the_expected_speech(name, rendered_vtt):
     import webvtt
 
     want = expected(CORPUS / name)
-    captions = list(webvtt.read(str(rendered_vtt[name])))
+    captions = list(webvtt.read(str(rendered_vtt[name][1])))
     spoken = " ".join(html.unescape(" ".join(c.text.split())) for c in captions)
     assert spoken == " ".join(t["text"] for t in want["turns"])
     names = {s["id"]: s["name"] for s in want["speakers"]}
@@ -114,7 +114,8 @@ def test_rendered_captions_are_the_expected_speech(name, rendered_vtt):
 def test_rendered_captions_read_back_as_the_same_turns(name, rendered_vtt):
     """Our own WebVTT, read as a transcript: the same speakers say the same words."""
     want = expected(CORPUS / name)
-    parsed = parse_transcript(rendered_vtt[name].read_text(encoding="utf-8"), source=rendered_vtt[name].name)
+    vtt = rendered_vtt[name][1]
+    parsed = parse_transcript(vtt.read_text(encoding="utf-8"), source=vtt.name)
     names = {s.id: s.name for s in parsed.speakers}
     want_names = {s["id"]: s["name"] for s in want["speakers"]}
     merged: list[list[str]] = []  # captions do not keep a section break: one speaker's turns run together
@@ -124,6 +125,16 @@ def test_rendered_captions_read_back_as_the_same_turns(name, rendered_vtt):
         else:
             merged.append([want_names[t["speaker"]], t["text"]])
     assert [[names[t.speaker_id], t.text] for t in parsed.turns] == merged
+
+
+def test_a_section_break_is_a_longer_pause(rendered_vtt):
+    """`* * *` between two narration paragraphs: the chapter pause, where sentences get the sentence pause."""
+    from audio.manifest import Pauses
+
+    sentences = rendered_vtt["no-labels.txt"][0].sentences
+    gaps = {(b.turn_index, b.sentence_index): b.start_ms - a.end_ms for a, b in zip(sentences, sentences[1:])}
+    assert gaps[(1, 0)] >= Pauses().chapter_pause_ms
+    assert max(gap for key, gap in gaps.items() if key[1] > 0) < Pauses().turn_pause_ms
 
 
 # ---------------------------------------------------------------- recognised by content
