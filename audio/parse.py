@@ -22,6 +22,7 @@ from .speakers import choose_host, infer_speakers, introduces_show
 
 MAX_CHAPTER_TITLE_CHARS = 50  # longer titles broke chapters in Apple Podcasts
 NO_LABELS_WARNING = "no speaker labels found: the whole transcript is read as narration in one voice"
+_NARRATOR = Speaker(id="narrator", name="Narrator", labels=(), voice="", role="narrator")
 
 _ABBREV = {"Mr.", "Mrs.", "Ms.", "Dr.", "St.", "Jr.", "Sr.", "Prof.", "Gen.", "Col.", "Lt.", "vs.",
            "e.g.", "i.e.", "No.", "Sen.", "Rep.", "Gov."}
@@ -233,6 +234,45 @@ def _dropped_decisions(document: Document) -> list[Decision]:
     return out
 
 
+def _group(paragraphs: tuple[Paragraph, ...], lookup) -> list[list]:
+    """``[speaker (None: narration), line, sentences, section break, heading]`` per turn to be."""
+    raw_turns: list[list] = []
+    for p in paragraphs:
+        speaker = lookup(p) if p.label is not None else None
+        text = p.text if speaker is not None or not p.prefix else f"{_unmarked(p.prefix)} {p.text}".rstrip()
+        fresh = p.section_break or bool(p.heading)
+        if raw_turns and not fresh and (speaker is None or speaker is raw_turns[-1][0]):
+            _extend(raw_turns[-1][2], text)  # a paragraph that goes on with the same speaker
+        else:
+            who = speaker if speaker is not None or not raw_turns else raw_turns[-1][0]
+            raw_turns.append([who, p.line_no, split_sentences(text) if text else [], p.section_break, p.heading])
+    return raw_turns
+
+
+def _turns(raw_turns: list[list], decisions: list[Decision]) -> tuple[list[Turn], dict[int, str]]:
+    """The turns that have sentences, and the section headings before them (by turn index)."""
+    turns: list[Turn] = []
+    headings: dict[int, str] = {}
+    carried_break, carried_heading = False, ""  # from a label with no text, to the turn after it
+    for speaker, line_no, sentences, brk, heading in raw_turns:
+        if not sentences:
+            if speaker is not None:
+                label = speaker.labels[0] if speaker.labels else speaker.name
+                decisions.append(Decision(line_no, f"label {label!r} has no text: skipped", True))
+            carried_break, carried_heading = carried_break or brk, carried_heading or heading
+            continue
+        index = len(turns)
+        turns.append(Turn(index=index, speaker_id=speaker.id if speaker else "", sentences=tuple(sentences),
+                          line_no=line_no, narration=speaker is None,
+                          section_break=(brk or carried_break) and index > 0))
+        if heading or carried_heading:
+            headings[index] = heading or carried_heading
+        carried_break, carried_heading = False, ""
+    if not turns:
+        raise ParseError("transcript has labels but no speech")
+    return turns, headings
+
+
 def parse_document(document: Document, *, speakers: tuple[Speaker, ...] | None = None,
                    narrator: str | None = None, chapter_titles: dict[int, str] | None = None,
                    intro_title: str = "Introduction") -> ParsedTranscript:
@@ -254,43 +294,14 @@ def parse_document(document: Document, *, speakers: tuple[Speaker, ...] | None =
         def lookup(p: Paragraph) -> Speaker | None:
             return manifest_speakers.resolve(p.label, p.line_no)
 
-    # [speaker (None: narration), line, sentences, section break, heading]
-    raw_turns: list[list] = []
-    for p in paragraphs:
-        speaker = lookup(p) if p.label is not None else None
-        text = p.text if speaker is not None or not p.prefix else f"{_unmarked(p.prefix)} {p.text}".rstrip()
-        fresh = p.section_break or bool(p.heading)
-        if raw_turns and not fresh and (speaker is None or speaker is raw_turns[-1][0]):
-            _extend(raw_turns[-1][2], text)  # a paragraph that goes on with the same speaker
-        else:
-            who = speaker if speaker is not None or not raw_turns else raw_turns[-1][0]
-            raw_turns.append([who, p.line_no, split_sentences(text) if text else [], p.section_break, p.heading])
-
+    raw_turns = _group(paragraphs, lookup)
     warnings: list[str] = []
     known = list(inference.speakers if speakers is None else speakers)
     if all(t[0] is None for t in raw_turns):
         warnings.append(NO_LABELS_WARNING)
         if speakers is None:
-            known = [Speaker(id="narrator", name="Narrator", labels=(), voice="", role="narrator")]
-
-    turns: list[Turn] = []
-    headings: dict[int, str] = {}
-    carried_break, carried_heading = False, ""
-    for speaker, line_no, sentences, brk, heading in raw_turns:
-        if not sentences:
-            if speaker is not None:
-                decisions.append(Decision(line_no, f"label {speaker.labels[0] if speaker.labels else speaker.name!r} "
-                                                   "has no text: skipped", True))
-            carried_break, carried_heading = carried_break or brk, carried_heading or heading
-            continue
-        index = len(turns)
-        turns.append(Turn(index=index, speaker_id=speaker.id if speaker else "", sentences=tuple(sentences),
-                          line_no=line_no, narration=speaker is None, section_break=(brk or carried_break) and index > 0))
-        if heading or carried_heading:
-            headings[index] = heading or carried_heading
-        carried_break, carried_heading = False, ""
-    if not turns:
-        raise ParseError("transcript has labels but no speech")
+            known = [_NARRATOR]
+    turns, headings = _turns(raw_turns, decisions)
 
     speaking = {t.speaker_id for t in turns}
     if speakers is None:
@@ -300,7 +311,7 @@ def parse_document(document: Document, *, speakers: tuple[Speaker, ...] | None =
                 decisions.append(Decision(first_line[s.id], f"speaker {s.name!r} has no sentences: left out", True))
         known = [s for s in known if s.id in speaking or s.id == "narrator"]
         if not known:  # labels, but none with text: the narration still needs a voice
-            known = [Speaker(id="narrator", name="Narrator", labels=(), voice="", role="narrator")]
+            known = [_NARRATOR]
         labelled = [(t.speaker_id, t.sentences, t.line_no) for t in turns if not t.narration]
         if labelled:
             host_id, why, line = choose_host(labelled, known)

@@ -62,6 +62,23 @@ def _classify(lines: list[str], first: int, md: bool, dropped: list[Dropped]) ->
     return items
 
 
+def _metadata_line(kind: int, n: int, s: str, found: dict, dropped: list[Dropped]) -> bool:
+    """Take "Episode 4: Title" or a date line as metadata; say whether *s* was one."""
+    episode = webpage.episode_of(s)
+    if episode is not None:
+        found.setdefault("episode_number", (episode[0], f"line {n}"))
+        if episode[1]:
+            found.setdefault("title", (markdown.inline(episode[1]), f"line {n}"))
+        dropped.append(Dropped(n, s, "the episode's number and title"))
+        return True
+    date = webpage.date_of(s) if kind == LINE else None
+    if date is not None:
+        found.setdefault("date", (date, f"line {n}"))
+        dropped.append(Dropped(n, s, "the episode's date"))
+        return True
+    return False
+
+
 def _clean_page(items: list[tuple], md: bool, meta: FoundMetadata,
                 dropped: list[Dropped]) -> tuple[list[tuple], FoundMetadata, str]:
     """Set show notes, dates, titles and clutter aside; keep what may be spoken."""
@@ -82,18 +99,10 @@ def _clean_page(items: list[tuple], md: bool, meta: FoundMetadata,
                 continue
             if kind == HEADER:  # an export's header in the notes: not description text
                 continue
-            episode = webpage.episode_of(s)
-            date = webpage.date_of(s)
             why = None if kind == HEADING else webpage.clutter(s, in_notes=True) or (
                 "a footer" if webpage.footer(s) else None)
-            if episode is not None:
-                found.setdefault("episode_number", (episode[0], f"line {n}"))
-                if episode[1]:
-                    found.setdefault("title", (markdown.inline(episode[1]), f"line {n}"))
-                dropped.append(Dropped(n, s, "the episode's number and title"))
-            elif date is not None:
-                found.setdefault("date", (date, f"line {n}"))
-                dropped.append(Dropped(n, s, "the episode's date"))
+            if _metadata_line(kind, n, s, found, dropped):
+                pass
             elif why is not None:
                 dropped.append(Dropped(n, s, f"page clutter ({why})"))
             elif title_line is None and not any(description) and (kind == HEADING or webpage.title_like(s)):
@@ -128,17 +137,7 @@ def _clean_page(items: list[tuple], md: bool, meta: FoundMetadata,
                 dropped.append(Dropped(n, s, f"page clutter ({why})"))
                 continue
         if not speech_started and kind in (LINE, HEADING):
-            episode = webpage.episode_of(s)
-            date = webpage.date_of(s) if kind == LINE else None
-            if episode is not None:
-                found.setdefault("episode_number", (episode[0], f"line {n}"))
-                if episode[1]:
-                    found.setdefault("title", (markdown.inline(episode[1]), f"line {n}"))
-                dropped.append(Dropped(n, s, "the episode's number and title"))
-                continue
-            if date is not None:
-                found.setdefault("date", (date, f"line {n}"))
-                dropped.append(Dropped(n, s, "the episode's date"))
+            if _metadata_line(kind, n, s, found, dropped):
                 continue
             if kind == HEADING and first_heading and not meta.title and "title" not in found:
                 found["title"] = (s, f"the heading on line {n}")
