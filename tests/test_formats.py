@@ -78,8 +78,8 @@ RENDERED = ["words.json", "no-labels.txt", "captions.srt"]
 
 
 @pytest.fixture(scope="module")
-def rendered_vtt(tmp_path_factory, clip_cache):
-    """Three small corpus files rendered end to end, with their .vtt captions."""
+def rendered(tmp_path_factory, clip_cache):
+    """Three small corpus files rendered end to end: (result, .vtt, every sidecar written)."""
     from audio.publish import publish
     from audio.render import RenderOptions, render
 
@@ -88,7 +88,8 @@ def rendered_vtt(tmp_path_factory, clip_cache):
     for name in RENDERED:
         result = render(load_episode(CORPUS / name), folder / f"{Path(name).stem}.mp3",
                         RenderOptions(cache_dir=clip_cache))
-        out[name] = (result, next(p for p in publish(result, formats=("vtt",)) if p.suffix == ".vtt"))
+        written = publish(result, formats=("vtt", "srt", "transcript"))
+        out[name] = (result, next(p for p in written if p.suffix == ".vtt"), written)
     return out
 
 
@@ -97,25 +98,26 @@ def _runs(names: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("name", RENDERED)
-def test_rendered_captions_are_the_expected_speech(name, rendered_vtt):
+def test_rendered_captions_are_the_expected_speech(name, rendered):
     import html
 
     import webvtt
 
     want = expected(CORPUS / name)
-    captions = list(webvtt.read(str(rendered_vtt[name][1])))
+    captions = list(webvtt.read(str(rendered[name][1])))
     spoken = " ".join(html.unescape(" ".join(c.text.split())) for c in captions)
     assert spoken == " ".join(t["text"] for t in want["turns"])
     names = {s["id"]: s["name"] for s in want["speakers"]}
     assert _runs([c.voice for c in captions]) == _runs([names[t["speaker"]] for t in want["turns"]])
 
 
+@pytest.mark.parametrize("sidecar", [".vtt", ".srt", ".transcript.json"])
 @pytest.mark.parametrize("name", RENDERED)
-def test_rendered_captions_read_back_as_the_same_turns(name, rendered_vtt):
-    """Our own WebVTT, read as a transcript: the same speakers say the same words."""
+def test_rendered_captions_read_back_as_the_same_turns(name, sidecar, rendered):
+    """Our own WebVTT, SRT and JSON transcript, read as transcripts: the same speakers say the same words."""
     want = expected(CORPUS / name)
-    vtt = rendered_vtt[name][1]
-    parsed = parse_transcript(vtt.read_text(encoding="utf-8"), source=vtt.name)
+    path = next(p for p in rendered[name][2] if p.name.endswith(sidecar) and not p.name.endswith(".chapters.vtt"))
+    parsed = parse_transcript(path.read_text(encoding="utf-8"), source=path.name)
     names = {s.id: s.name for s in parsed.speakers}
     want_names = {s["id"]: s["name"] for s in want["speakers"]}
     merged: list[list[str]] = []  # captions do not keep a section break: one speaker's turns run together
@@ -127,11 +129,11 @@ def test_rendered_captions_read_back_as_the_same_turns(name, rendered_vtt):
     assert [[names[t.speaker_id], t.text] for t in parsed.turns] == merged
 
 
-def test_a_section_break_is_a_longer_pause(rendered_vtt):
+def test_a_section_break_is_a_longer_pause(rendered):
     """`* * *` between two narration paragraphs: the chapter pause, where sentences get the sentence pause."""
     from audio.manifest import Pauses
 
-    sentences = rendered_vtt["no-labels.txt"][0].sentences
+    sentences = rendered["no-labels.txt"][0].sentences
     gaps = {(b.turn_index, b.sentence_index): b.start_ms - a.end_ms for a, b in zip(sentences, sentences[1:])}
     assert gaps[(1, 0)] >= Pauses().chapter_pause_ms
     assert max(gap for key, gap in gaps.items() if key[1] > 0) < Pauses().turn_pause_ms
