@@ -151,6 +151,8 @@ def test_a_section_break_is_a_longer_pause(rendered):
     ("VOA: Hi.\nZelin: Hello.\n", "t.md", "markdown"),  # the extension is a hint where content fits both
     ("VOA: Hi.\nZelin: Hello.\n", "t.txt", "text"),
     ("[00:00:03] Ann: Hi.\n", "t.txt", "text"),  # brackets, but not JSON
+    ("{Music} Ann: Hi.\nBob: Hello.\n", "t.txt", "text"),
+    ("{Music} Ann: Hi.\n", "t.json", "podcast-json"),  # refused by the reader, naming the line
     ("Ann: Hi.\n", "t.vtt", "webvtt"),  # refused by the reader, naming the line
 ])
 def test_format_detected_by_content(text, name, fmt):

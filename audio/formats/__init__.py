@@ -38,8 +38,8 @@ def detect_format(text: str, name: str = "") -> str:
     start = head.lstrip()
     if start.startswith("WEBVTT"):
         return "webvtt"
-    if start[:1] == "{" or start[:1] == "[" and start[1:].lstrip()[:1] == "{":
-        return "podcast-json"
+    if start[:1] == "{" and start[1:].lstrip()[:1] in ('"', "}") or start[:1] == "[" and start[1:].lstrip()[:1] == "{":
+        return "podcast-json"  # an object, or a list of them ("{Music}" or "[00:03] Ann:" are text)
     if _SRT_START_RE.match(head):
         return "srt"
     hinted = _BY_EXTENSION.get(name[name.rfind("."):].lower(), "") if "." in name else ""
