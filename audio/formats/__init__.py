@@ -14,10 +14,6 @@ from __future__ import annotations
 import re
 
 from .base import Document, Dropped, FoundMetadata, Label, Paragraph
-from .podcast_json import read_podcast_json
-from .srt import read_srt
-from .text import read_text
-from .webvtt import read_webvtt
 
 __all__ = ["Document", "Dropped", "FoundMetadata", "Label", "Paragraph", "FORMATS", "detect_format",
            "read_document"]
@@ -52,14 +48,20 @@ def detect_format(text: str, name: str = "") -> str:
 
 def read_document(text: str, *, source: str = "transcript", format: str | None = None) -> Document:
     """Read *text* (the file *source*) in *format*, or in the format detected."""
+    # each reader is imported when a file needs it: a render of a text file
+    # does not pay for compiling the caption readers' patterns
     text = text.lstrip("\ufeff")
     fmt = format or detect_format(text, source)
     if fmt == "webvtt":
+        from .webvtt import read_webvtt
         return read_webvtt(text, source=source)
     if fmt == "srt":
+        from .srt import read_srt
         return read_srt(text, source=source)
     if fmt == "podcast-json":
+        from .podcast_json import read_podcast_json
         return read_podcast_json(text, source=source)
     if fmt in ("markdown", "text"):
+        from .text import read_text
         return read_text(text, source=source, md=fmt == "markdown")
     raise ValueError(f"unknown transcript format {fmt!r} (known: {', '.join(FORMATS)})")
