@@ -116,7 +116,7 @@ def _word_starts(clip: Path, offsets: Sequence[int], first_sample: int, kept: in
 def _pause_before(turn: Turn, sentence_index: int, chapter_turns: set[int], pauses: Pauses) -> int:
     if sentence_index > 0:
         return pauses.sentence_pause_ms
-    if turn.index in chapter_turns:
+    if turn.index in chapter_turns or turn.section_break:
         return pauses.chapter_pause_ms
     return pauses.turn_pause_ms
 

@@ -55,6 +55,11 @@ def _parse_voices(pairs: list[str]) -> dict[str, str]:
     return voices
 
 
+def _warn(episode) -> None:
+    for warning in episode.warnings:
+        typer.echo(f"Warning: {warning}", err=True)
+
+
 @contextlib.contextmanager
 def _progress_bar():
     """A progress callback drawing bars on a terminal; None elsewhere (rich costs 40 ms to import)."""
@@ -115,6 +120,7 @@ def render(
         raise _fail(f"--skip takes one of {', '.join(FORMATS)}, not {unknown[0]!r}")
     formats = () if no_sidecars else tuple(f for f in FORMATS if f not in skip)
     episode = load_episode(transcript, manifest, voices=_parse_voices(voice), engine=engine)
+    _warn(episode)
     show = show_from_episode(episode.metadata, manifest or manifest_beside(transcript))
     image = episode.metadata.image or show.image
     cover = load_artwork(Path(image)) if image else None
@@ -144,6 +150,11 @@ def inspect(
     from .lexicon import spoken_text
 
     episode = load_episode(transcript, manifest, engine=engine)
+    _warn(episode)
+    meta = episode.metadata
+    typer.echo(f"Read as: {episode.format}")
+    number = f", episode {meta.number}" if meta.number else ""
+    typer.echo(f"Episode: {meta.title} ({meta.date}{number})")
     typer.echo("Speakers:")
     for s in episode.manifest.speakers:
         pace = f"{s.rate_wpm} wpm" if canonical(s.voice).startswith("pyttsx3:") else f"speed {s.speed:g}"
@@ -160,6 +171,32 @@ def inspect(
         spoken = spoken_text(t.text, episode.lexicon_of(t.speaker_id))
         if spoken != " ".join(t.text.split()):
             typer.echo(f"       spoken: {spoken[:70]}")
+    doubtful = [d for d in episode.decisions if d.doubtful]
+    if doubtful:
+        typer.echo("Check:")
+        for d in doubtful:
+            typer.echo(f"  line {d.line_no}: {d.message}" if d.line_no else f"  {d.message}")
+
+
+@app.command()
+@domain_errors
+def init(
+    transcript: Annotated[Path, typer.Argument(help="A transcript: text, Markdown, an export, a web page, WebVTT, SRT or Podcasting 2.0 JSON.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing manifest.")] = False,
+) -> None:
+    """Write TRANSCRIPT.toml with what was inferred (speakers, roles, voices, metadata), commented, to edit.
+
+    Example: episode init interview.md
+    """
+    from .scaffold import init_manifest
+
+    path, episode = init_manifest(transcript, force=force)
+    _warn(episode)
+    names = ", ".join(f"{s.name} ({s.role})" for s in episode.manifest.speakers)
+    typer.echo(f"Wrote {path}: {names}; {len(episode.chapters)} chapters")
+    doubtful = sum(d.doubtful for d in episode.decisions)
+    if doubtful:
+        typer.echo(f"{doubtful} decisions to check: they are listed at the top of {path.name}")
 
 
 @app.command()

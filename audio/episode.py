@@ -1,7 +1,10 @@
 """An episode to render: the manifest plus the parsed transcript.
 
 With no manifest, one is inferred from the transcript: speakers from its
-labels, each with a distinct default voice, and metadata from the file name.
+labels, each with a distinct default voice, and metadata from what the
+transcript says (front matter, a heading, show notes, a date line) or else
+from the file name.  A manifest always wins, but the transcript fills the
+[episode] keys it leaves out.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from .engines import ENGINES, canonical, parse_voice
 from .errors import InputError, VoiceError
 from .lexicon import spoken_text, word_offsets
 from .manifest import Manifest, Metadata, Speaker, load_manifest, manifest_beside
-from .parse import Chapter, Turn, decode_text, parse_transcript
+from .formats import FoundMetadata
+from .parse import Chapter, Decision, Turn, decode_text, parse_transcript
 from .speak import SpeechJob
 from .voices import assign_default_voices, check_voice
 
@@ -28,6 +32,10 @@ class Episode:
     turns: tuple[Turn, ...]
     chapters: tuple[Chapter, ...]
     source: Path
+    format: str = "text"  # as read: "markdown+front matter", "webvtt"...
+    decisions: tuple[Decision, ...] = ()  # what the parser decided, some doubtful: `episode inspect` shows them
+    warnings: tuple[str, ...] = ()  # one line each, for the user
+    found: FoundMetadata = FoundMetadata()  # metadata the transcript itself gave
 
     @property
     def metadata(self) -> Metadata:
@@ -82,11 +90,30 @@ def read_transcript_file(path: Path) -> str:
     return decode_text(data, source=str(path))
 
 
-def _inferred_manifest(path: Path, speakers: tuple[Speaker, ...]) -> Manifest:
-    title = path.stem.replace("-", " ").replace("_", " ").strip().capitalize() or "Episode"
-    metadata = Metadata(title=title, show=title, author="", date=_dt.date.today().isoformat())
-    hosts = [s.id for s in speakers if s.role == "host"]
-    return Manifest(metadata=metadata, speakers=assign_default_voices(speakers),
+# [episode] key -> FoundMetadata field
+_FOUND_FIELDS = {"show": "show", "author": "author", "date": "date", "description": "description",
+                 "language": "language", "number": "episode_number"}
+
+
+def _inferred_metadata(path: Path, found: FoundMetadata) -> Metadata:
+    stem = path.stem.replace("-", " ").replace("_", " ").strip().capitalize() or "Episode"
+    title = found.title or stem
+    return Metadata(title=title, show=found.show or title, author=found.author,
+                    date=found.date or _dt.date.today().isoformat(), language=found.language or "en",
+                    description=found.description, number=found.episode_number or None)
+
+
+def _fill_gaps(metadata: Metadata, found: FoundMetadata, given: frozenset[str]) -> Metadata:
+    """The manifest's metadata, with what it leaves out taken from the transcript."""
+    changes = {key: getattr(found, field) for key, field in _FOUND_FIELDS.items()
+               if key not in given and getattr(found, field)}
+    return replace(metadata, **changes) if changes else metadata
+
+
+def _inferred_manifest(path: Path, speakers: tuple[Speaker, ...],
+                       found: FoundMetadata = FoundMetadata()) -> Manifest:
+    hosts = [s.id for s in speakers if s.role in ("host", "narrator")]
+    return Manifest(metadata=_inferred_metadata(path, found), speakers=assign_default_voices(speakers),
                     narrator=hosts[0] if hosts else speakers[0].id)
 
 
@@ -105,15 +132,19 @@ def load_episode(transcript: Path, manifest: Path | None = None, *,
     if manifest is not None:
         man = load_manifest(Path(manifest))
         parsed = parse_transcript(text, speakers=man.speakers, narrator=man.narrator,
-                                  chapter_titles=dict(man.chapter_titles))
+                                  chapter_titles=dict(man.chapter_titles), source=str(transcript))
+        man = replace(man, metadata=_fill_gaps(man.metadata, parsed.metadata, man.episode_keys))
     else:
-        parsed = parse_transcript(text)
-        man = _inferred_manifest(transcript, parsed.speakers)
+        parsed = parse_transcript(text, source=str(transcript))
+        man = _inferred_manifest(transcript, parsed.speakers, parsed.metadata)
     if engine is not None:
         if engine not in ENGINES:
             raise VoiceError(f"unknown speech engine {engine!r} (engines: {', '.join(ENGINES)})")
         man = replace(man, speakers=assign_default_voices(man.speakers, engine))
     if voices:
         man = man.with_voices(voices)
-    log.info("parsed %d turns, %d chapters from %s", len(parsed.turns), len(parsed.chapters), transcript)
-    return Episode(manifest=man, turns=parsed.turns, chapters=parsed.chapters, source=transcript)
+    log.info("parsed %d turns, %d chapters from %s (%s)", len(parsed.turns), len(parsed.chapters), transcript,
+             parsed.format)
+    return Episode(manifest=man, turns=parsed.turns, chapters=parsed.chapters, source=transcript,
+                   format=parsed.format, decisions=parsed.decisions, warnings=parsed.warnings,
+                   found=parsed.metadata)

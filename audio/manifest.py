@@ -70,7 +70,7 @@ class Metadata:
     description: str = ""
     genre: str = "Podcast"
     image: str = ""  # the episode's own cover art, a path (resolved against the manifest's folder)
-    number: int | None = None  # itunes:episode; a catalogue numbers by date when absent
+    number: int | None = None  # itunes:episode, or "Episode N: ..." in the transcript; a catalogue numbers by date when absent
 
     @property
     def language3(self) -> str:
@@ -99,6 +99,7 @@ class Manifest:
     target_lufs: float = -16.0
     true_peak_dbtp: float = -1.0
     bitrate_kbps: int = 64
+    episode_keys: frozenset[str] = frozenset()  # the [episode] keys the file gave; the transcript may fill the others
 
     def speaker(self, speaker_id: str) -> Speaker:
         for s in self.speakers:
@@ -261,7 +262,7 @@ def manifest_from_dict(data: dict[str, Any], *, source: str = "manifest") -> Man
                     chapter_titles=titles, lexicon=tuple(lexicon), pauses=pauses,
                     target_lufs=float(render.get("target_lufs", -16.0)),
                     true_peak_dbtp=float(render.get("true_peak_dbtp", -1.0)),
-                    bitrate_kbps=render.get("bitrate_kbps", 64))
+                    bitrate_kbps=render.get("bitrate_kbps", 64), episode_keys=frozenset(episode))
 
 
 def load_manifest(path: Path) -> Manifest:

@@ -1,35 +1,34 @@
 """Stage 1: transcript text -> ordered speaker turns and chapters.
 
-Labels are recognised by shape, not by a fixed list: ``VOA:``, ``Zelin:``,
-``Aaron Zelin, Washington Institute ... senior fellow:``, ``JOHN SMITH:``,
-``Q:``/``A:`` and ``**Name:**``.  A colon inside an ordinary sentence is not a
-label because a label's head must look like a name (every word capitalised).
-Without a manifest, a one-word head only counts as a speaker when it is
-used more than once or is unmistakably a label (capitals, bold, Q/A, a
-full name of two or three words), so a stray ``Note:`` stays text.
+The text is read by its format's reader (``audio/formats``: plain text,
+Markdown, transcription exports, web pages, WebVTT, SRT, Podcasting 2.0
+JSON) into paragraphs with labels.  This module decides the rest the same
+way for every format: which labels are speakers (``audio/speakers.py``),
+the turns and their sentences, the host, and the chapters: the
+introduction (with any cold open), then one per host question, or one per
+section heading when the transcript has headings.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from .errors import InputError, ParseError
+from .formats import Document, FoundMetadata, read_document
+from .formats.base import Label, Paragraph
 from .manifest import Speaker
-
-log = logging.getLogger(__name__)
+from .speakers import choose_host, infer_speakers, introduces_show
 
 MAX_CHAPTER_TITLE_CHARS = 50  # longer titles broke chapters in Apple Podcasts
+NO_LABELS_WARNING = "no speaker labels found: the whole transcript is read as narration in one voice"
+_NARRATOR = Speaker(id="narrator", name="Narrator", labels=(), voice="", role="narrator")
 
-_LABEL_RE = re.compile(
-    r"^\s*(?P<bold>\*\*|__)?(?P<label>[^:\n*]{1,120}?)(?:\*\*|__)?\s*:(?:\s*(?:\*\*|__))?(?:\s+|$)(?P<rest>.*)$",
-    re.S)
-_NAME_WORD_RE = re.compile(r"^(?:[A-Z0-9][\w.'’\-]*|de|van|von|al|bin|da|di|del|la|le)$")
-_QA = {"Q", "A"}
 _ABBREV = {"Mr.", "Mrs.", "Ms.", "Dr.", "St.", "Jr.", "Sr.", "Prof.", "Gen.", "Col.", "Lt.", "vs.",
            "e.g.", "i.e.", "No.", "Sen.", "Rep.", "Gov."}
-_SENTENCE_END_RE = re.compile(r"[.!?…][\"'”’)\]]*(?=\s+\S)")
+_SENTENCE_END_RE = re.compile(r"[.!?…][\"'”’)\]]*(?=\s+(\S))")
+_ENDS_SENTENCE_RE = re.compile(r"[.!?…][\"'”’)\]]*$")
+_EMPHASIS_RE = re.compile(r"(?<!\w)[*_]+|[*_]+(?!\w)")
 
 
 @dataclass(frozen=True)
@@ -39,6 +38,7 @@ class Turn:
     sentences: tuple[str, ...]
     line_no: int  # 1-based line of the turn's first paragraph
     narration: bool = False
+    section_break: bool = False  # a longer pause before this turn (`***` in the transcript)
 
     @property
     def text(self) -> str:
@@ -53,16 +53,23 @@ class Chapter:
 
 
 @dataclass(frozen=True)
+class Decision:
+    """Something the parser decided that a person may want to check."""
+
+    line_no: int  # 0: no one line
+    message: str
+    doubtful: bool = False
+
+
+@dataclass(frozen=True)
 class ParsedTranscript:
     turns: tuple[Turn, ...]
     chapters: tuple[Chapter, ...]
     speakers: tuple[Speaker, ...]
-
-
-@dataclass(frozen=True)
-class _Label:
-    head: str  # the name part, before any ", role"
-    strong: bool  # unmistakably a label (bold, Q/A, capitals, long form)
+    metadata: FoundMetadata = field(default_factory=FoundMetadata)
+    format: str = "text"
+    decisions: tuple[Decision, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 def decode_text(data: bytes, *, source: str = "transcript") -> str:
@@ -83,67 +90,22 @@ def decode_text(data: bytes, *, source: str = "transcript") -> str:
         raise InputError(f"{source} is not UTF-8: invalid byte 0x{data[exc.start]:02x} at byte offset {exc.start}") from None
 
 
-def _label_of(paragraph: str) -> tuple[_Label, str] | None:
-    match = _LABEL_RE.match(paragraph)
-    if not match:
-        return None
-    label = match.group("label").strip()
-    head, _, role = label.partition(",")
-    head = head.strip()
-    words = head.split()
-    if not words or len(words) > 5 or len(head) > 40:
-        return None
-    if not all(_NAME_WORD_RE.match(w) for w in words) or not words[0][0].isupper() and not words[0][0].isdigit():
-        return None
-    if role and (len(role) > 100 or not role.strip()):
-        return None
-    rest = match.group("rest").strip()
-    # a name alone on its line, before the text, is a label whatever its case
-    strong = (bool(match.group("bold")) or head in _QA or (head.isupper() and len(head) > 1)
-              or bool(role) or not rest or len(words) in (2, 3))
-    return _Label(head=head, strong=strong), rest
-
-
-def _paragraphs(text: str) -> list[tuple[int, str]]:
-    """Non-empty paragraphs with their 1-based line numbers.
-
-    One paragraph a line, unless the file separates paragraphs with blank
-    lines, in which case wrapped lines of a block are joined (a line that
-    starts with a label always starts a paragraph).
-    """
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    blank_separated = any(not ln.strip() for ln in lines[1:-1])
-    out: list[tuple[int, str]] = []
-    joinable = False
-    for n, line in enumerate(lines, 1):
-        stripped = line.strip()
-        if not stripped:
-            joinable = False
-            continue
-        if blank_separated and joinable and _label_of(stripped) is None:
-            out[-1] = (out[-1][0], out[-1][1] + " " + stripped)
-        else:
-            out.append((n, stripped))
-        joinable = True
-    return out
-
-
 def split_sentences(paragraph: str) -> list[str]:
     """Split a paragraph at sentence ends, keeping abbreviations whole.
 
     A stop only ends a sentence when the next word does not start in lower
     case ("a U.S. drone strike") and the word is not a title ("Dr. Kim").
     """
-    paragraph = " ".join(paragraph.split())
+    if "  " in paragraph or not paragraph.isprintable():  # tabs, newlines, no-break spaces: one space each
+        paragraph = " ".join(paragraph.split())
     sentences: list[str] = []
     start = 0
     for match in _SENTENCE_END_RE.finditer(paragraph):
-        following = paragraph[match.end():].lstrip()
-        last_word = paragraph[start:match.end()].split()[-1]
-        if following[:1].islower() or last_word in _ABBREV:
+        end = match.end()
+        if match.group(1).islower() or paragraph[paragraph.rfind(" ", start, end) + 1:end] in _ABBREV:
             continue
-        sentences.append(paragraph[start:match.end()].strip())
-        start = match.end()
+        sentences.append(paragraph[start:end].strip())
+        start = end
     tail = paragraph[start:].strip()
     if tail:
         sentences.append(tail)
@@ -161,13 +123,26 @@ def shorten_title(text: str, limit: int = MAX_CHAPTER_TITLE_CHARS) -> str:
     return cut.rstrip(" ,;:-–—") + "…"
 
 
-class _SpeakerResolver:
-    """Maps label heads to speakers, from a manifest or by inference."""
+def _extend(sentences: list[str], text: str) -> None:
+    """Add a paragraph's sentences to a turn's, rejoining a sentence a line
+    break or a caption cue cut in two ("and then we" / "went home.")."""
+    new = split_sentences(text)
+    if sentences and new and not _ENDS_SENTENCE_RE.search(sentences[-1]) and (
+            new[0][:1].islower() or sentences[-1][-1:] in ",;:–—-"):
+        sentences[-1] += " " + new.pop(0)
+    sentences.extend(new)
 
-    def __init__(self, speakers: tuple[Speaker, ...] | None, heads_seen: dict[str, int]):
-        self.fixed = speakers is not None
-        self.speakers: list[Speaker] = list(speakers or ())
-        self.heads_seen = heads_seen
+
+class _ManifestSpeakers:
+    """Labels resolved against a manifest's speakers: a strong label that names none of them is an error."""
+
+    def __init__(self, speakers: tuple[Speaker, ...], paragraphs: tuple[Paragraph, ...]):
+        self.speakers = speakers
+        self.uses: dict[str, int] = {}
+        for p in paragraphs:
+            if p.label is not None:
+                self.uses[p.label.head] = self.uses.get(p.label.head, 0) + 1
+        self._cache: dict[str, Speaker | None] = {}
 
     def _match(self, head: str) -> Speaker | None:
         h = head.casefold()
@@ -181,94 +156,178 @@ class _SpeakerResolver:
                 return s
         return None
 
-    def resolve(self, label: _Label, line_no: int) -> Speaker | None:
-        found = self._match(label.head)
-        if found is not None:
-            return found
-        if self.fixed:
-            if label.strong or self.heads_seen.get(label.head, 0) > 1:
-                known = ", ".join(lb for s in self.speakers for lb in s.labels)
-                raise ParseError(f"line {line_no}: label {label.head!r} names no speaker in the manifest (known: {known})")
-            return None
-        if not (label.strong or self.heads_seen.get(label.head, 0) > 1):
-            return None
-        # a long form whose words name a recurring short label ("Aaron Zelin, ..." / "Zelin:")
-        for word in label.head.split():
-            if word != label.head and self.heads_seen.get(word, 0) > 1:
-                speaker = self._new(word, (word, label.head), display=label.head)
-                return speaker
-        return self._new(label.head, (label.head,))
+    def resolve(self, label: Label, line_no: int) -> Speaker | None:
+        if label.head not in self._cache:
+            self._cache[label.head] = self._match(label.head)
+        found = self._cache[label.head]
+        if found is None and (label.strong or self.uses.get(label.head, 0) > 1):
+            known = ", ".join(lb for s in self.speakers for lb in s.labels)
+            raise ParseError(f"line {line_no}: label {label.head!r} names no speaker in the manifest (known: {known})")
+        return found
 
-    def _new(self, head: str, labels: tuple[str, ...], display: str | None = None) -> Speaker:
-        sid = re.sub(r"[^a-z0-9]+", "-", head.casefold()).strip("-") or f"speaker-{len(self.speakers) + 1}"
-        while any(s.id == sid for s in self.speakers):
-            sid += "-2"
-        role = "host" if not self.speakers or head == "Q" else "guest"
-        speaker = Speaker(id=sid, name=display or head, labels=labels, voice="", role=role)
-        self.speakers.append(speaker)
-        return speaker
+
+def _unmarked(prefix: str) -> str:
+    """A label that names no one, as words to speak: "**Note:**" -> "Note:"."""
+    return _EMPHASIS_RE.sub("", prefix) if "*" in prefix or "_" in prefix else prefix
+
+
+def _asks(sentences: tuple[str, ...]) -> bool:
+    return any("?" in s for s in sentences)
+
+
+def _question_title(turn: Turn) -> str:
+    asks = [s for s in turn.sentences if s.endswith("?") or "?" in s[-3:]]
+    full = [s for s in asks if len(s.split()) >= 3]
+    return shorten_title((full or asks or [turn.text])[0])
+
+
+def _chapters(turns: list[Turn], headings: dict[int, str], host_ids: set[str],
+              intro_title: str, overrides: dict[int, str]) -> list[Chapter]:
+    starts: list[tuple[int, str]] = []
+    if any(index > 0 for index in headings):  # the transcript has sections: a chapter each
+        if 0 not in headings:
+            starts.append((0, shorten_title(intro_title)))
+        starts += sorted((index, shorten_title(title)) for index, title in headings.items())
+    else:
+        host_turns = [t for t in turns if t.speaker_id in host_ids and not t.narration]
+        asking = {t.index for t in host_turns if _asks(t.sentences)} or {t.index for t in host_turns}
+        # the host's first turn, when it introduces the show, belongs with any cold open before it
+        intro = next((t.index for t in host_turns[:1] if t.index < 8 and introduces_show(t.text)), None)
+        for turn in turns:
+            if turn.index == 0:
+                opening = turn.narration or turn.speaker_id not in host_ids or turn.index == intro
+                title = headings.get(0) or (intro_title if opening else _question_title(turn))
+                starts.append((0, shorten_title(title)))
+            elif turn.index in asking and turn.index != intro:
+                starts.append((turn.index, _question_title(turn)))
+    return [Chapter(index=n, title=shorten_title(overrides[n + 1]) if n + 1 in overrides else title, turn_index=index)
+            for n, (index, title) in enumerate(starts)]
 
 
 def parse_transcript(text: str, *, speakers: tuple[Speaker, ...] | None = None,
                      narrator: str | None = None,
                      chapter_titles: dict[int, str] | None = None,
-                     intro_title: str = "Introduction") -> ParsedTranscript:
-    """Parse *text* into turns and chapters.
+                     intro_title: str = "Introduction",
+                     source: str = "transcript", format: str | None = None) -> ParsedTranscript:
+    """Parse *text* (in *format*, else the format detected) into turns and chapters.
 
     With *speakers* (from a manifest) labels must resolve to them; without,
     speakers are inferred and returned with an empty ``voice`` for the
-    caller to assign.
+    caller to assign.  *source* names the file in error messages and hints
+    at its format by its extension.
     """
-    paragraphs = _paragraphs(text)
-    if not paragraphs:
-        raise ParseError("transcript has no text")
-    labelled = [(n, p, _label_of(p)) for n, p in paragraphs]
-    heads_seen: dict[str, int] = {}
-    for _, _, lab in labelled:
-        if lab:
-            heads_seen[lab[0].head] = heads_seen.get(lab[0].head, 0) + 1
-            for word in lab[0].head.split():
-                if word != lab[0].head:
-                    heads_seen.setdefault(word, 0)
-    resolver = _SpeakerResolver(speakers, heads_seen)
+    return parse_document(read_document(text, source=source, format=format), speakers=speakers,
+                          narrator=narrator, chapter_titles=chapter_titles, intro_title=intro_title)
 
-    # (speaker or None for narration, line, sentences)
+
+def _dropped_decisions(document: Document) -> list[Decision]:
+    out: list[Decision] = []
+    notes = [d.line_no for d in document.dropped if d.reason.startswith("show notes")]
+    if notes:
+        out.append(Decision(notes[0], f"lines {notes[0]}-{notes[-1]}: show notes before the transcript marker, "
+                                      "taken as the description (not spoken)"))
+    for d in document.dropped:
+        if not d.reason.startswith(("show notes", "a timestamp")):
+            doubtful = d.reason.startswith("page clutter")
+            what = f"dropped as {d.reason}" if doubtful else f"{d.reason}, not spoken"
+            out.append(Decision(d.line_no, f"{what}: {shorten_title(d.text, 60)}", doubtful))
+    return out
+
+
+def _group(paragraphs: tuple[Paragraph, ...], lookup) -> list[list]:
+    """``[speaker (None: narration), line, sentences, section break, heading]`` per turn to be."""
     raw_turns: list[list] = []
-    current: Speaker | None = None
-    for line_no, paragraph, lab in labelled:
-        speaker = resolver.resolve(lab[0], line_no) if lab else None
-        if speaker is not None:
-            body = lab[1]
-            current = speaker
-            raw_turns.append([speaker, line_no, split_sentences(body) if body else []])
-        elif raw_turns:
-            raw_turns[-1][2].extend(split_sentences(paragraph))
+    for p in paragraphs:
+        speaker = lookup(p) if p.label is not None else None
+        text = p.text if speaker is not None or not p.prefix else f"{_unmarked(p.prefix)} {p.text}".rstrip()
+        fresh = p.section_break or bool(p.heading)
+        if raw_turns and not fresh and (speaker is None or speaker is raw_turns[-1][0]):
+            _extend(raw_turns[-1][2], text)  # a paragraph that goes on with the same speaker
         else:
-            raw_turns.append([None, line_no, split_sentences(paragraph)])
-    if current is None:
-        raise ParseError("no speaker labels found (expected lines like 'NAME: text')")
+            who = speaker if speaker is not None or not raw_turns else raw_turns[-1][0]
+            raw_turns.append([who, p.line_no, split_sentences(text) if text else [], p.section_break, p.heading])
+    return raw_turns
 
-    known = tuple(resolver.speakers)
-    narrator_id = narrator or next((s.id for s in known if s.role in ("host", "narrator")), known[0].id)
-    host_ids = {s.id for s in known if s.role == "host"} or {known[0].id}
+
+def _turns(raw_turns: list[list], decisions: list[Decision]) -> tuple[list[Turn], dict[int, str]]:
+    """The turns that have sentences, and the section headings before them (by turn index)."""
     turns: list[Turn] = []
-    for speaker, line_no, sentences in raw_turns:
+    headings: dict[int, str] = {}
+    carried_break, carried_heading = False, ""  # from a label with no text, to the turn after it
+    for speaker, line_no, sentences, brk, heading in raw_turns:
         if not sentences:
-            log.warning("line %d: label with no text, skipped", line_no)
+            if speaker is not None:
+                label = speaker.labels[0] if speaker.labels else speaker.name
+                decisions.append(Decision(line_no, f"label {label!r} has no text: skipped", True))
+            carried_break, carried_heading = carried_break or brk, carried_heading or heading
             continue
-        turns.append(Turn(index=len(turns), speaker_id=speaker.id if speaker else narrator_id,
-                          sentences=tuple(sentences), line_no=line_no, narration=speaker is None))
+        index = len(turns)
+        turns.append(Turn(index=index, speaker_id=speaker.id if speaker else "", sentences=tuple(sentences),
+                          line_no=line_no, narration=speaker is None,
+                          section_break=(brk or carried_break) and index > 0))
+        if heading or carried_heading:
+            headings[index] = heading or carried_heading
+        carried_break, carried_heading = False, ""
     if not turns:
         raise ParseError("transcript has labels but no speech")
+    return turns, headings
 
-    overrides = chapter_titles or {}
-    chapters: list[Chapter] = []
-    for turn in turns:
-        is_intro = turn.narration and turn.index == 0
-        is_question = not turn.narration and turn.speaker_id in host_ids
-        if is_intro or is_question or not chapters and turn.index == 0:
-            n = len(chapters) + 1
-            default = intro_title if is_intro else shorten_title(turn.text)
-            title = shorten_title(overrides.get(n, default))
-            chapters.append(Chapter(index=n - 1, title=title, turn_index=turn.index))
-    return ParsedTranscript(turns=tuple(turns), chapters=tuple(chapters), speakers=known)
+
+def parse_document(document: Document, *, speakers: tuple[Speaker, ...] | None = None,
+                   narrator: str | None = None, chapter_titles: dict[int, str] | None = None,
+                   intro_title: str = "Introduction") -> ParsedTranscript:
+    """Speakers, turns and chapters from a document any reader made."""
+    paragraphs = document.paragraphs
+    if not any(p.text or p.label for p in paragraphs):
+        raise ParseError("transcript has no text")
+    decisions = _dropped_decisions(document)
+    if speakers is None:
+        inference = infer_speakers(paragraphs, document.context)
+        by_head = inference.by_head
+        decisions += [Decision(line, message, doubtful) for line, message, doubtful in inference.notes]
+
+        def lookup(p: Paragraph) -> Speaker | None:
+            return by_head.get(p.label.head.casefold())
+    else:
+        manifest_speakers = _ManifestSpeakers(speakers, paragraphs)
+
+        def lookup(p: Paragraph) -> Speaker | None:
+            return manifest_speakers.resolve(p.label, p.line_no)
+
+    raw_turns = _group(paragraphs, lookup)
+    warnings: list[str] = []
+    known = list(inference.speakers if speakers is None else speakers)
+    if all(t[0] is None for t in raw_turns):
+        warnings.append(NO_LABELS_WARNING)
+        if speakers is None:
+            known = [_NARRATOR]
+    turns, headings = _turns(raw_turns, decisions)
+
+    speaking = {t.speaker_id for t in turns}
+    if speakers is None:
+        first_line = {s.id: next((t[1] for t in raw_turns if t[0] is s), 0) for s in known}
+        for s in known:
+            if s.id not in speaking and s.id != "narrator":
+                decisions.append(Decision(first_line[s.id], f"speaker {s.name!r} has no sentences: left out", True))
+        known = [s for s in known if s.id in speaking or s.id == "narrator"]
+        if not known:  # labels, but none with text: the narration still needs a voice
+            known = [_NARRATOR]
+        labelled = [(t.speaker_id, t.sentences, t.line_no) for t in turns if not t.narration]
+        if labelled:
+            host_id, why, line = choose_host(labelled, known)
+            known = [replace(s, role="host" if s.id == host_id else "guest") for s in known]
+            decisions.append(Decision(line, f"host: {next(s.name for s in known if s.id == host_id)} ({why})"))
+
+    narrator_id = narrator or next((s.id for s in known if s.role in ("host", "narrator")), known[0].id)
+    host_ids = {s.id for s in known if s.role == "host"} or {known[0].id}
+    turns = [replace(t, speaker_id=narrator_id) if t.narration else t for t in turns]
+    if speakers is not None:
+        speaking = {t.speaker_id for t in turns}
+        for s in known:
+            if s.id not in speaking:
+                decisions.append(Decision(0, f"speaker {s.id!r} in the manifest has no sentences", True))
+    chapters = _chapters(turns, headings, host_ids, intro_title, chapter_titles or {})
+    decisions.sort(key=lambda d: d.line_no)
+    return ParsedTranscript(turns=tuple(turns), chapters=tuple(chapters), speakers=tuple(known),
+                            metadata=document.metadata, format=document.format, decisions=tuple(decisions),
+                            warnings=tuple(warnings))

@@ -38,7 +38,12 @@ batch (--batch, on its own): 6 synthetic episodes of about 2 minutes, as 6
 sequential `episode render` calls, as one `episode batch --workers 2`, and as
 the same batch on Ray started on this machine, each with an empty clip cache.
 
-Run: .venv/bin/python scripts/bench.py [--repeat N] [--quality --no-timing | --player
+parse (only with --parse, and then alone): a transcript of about 10 MB in
+each input format (plain text, Markdown, a web page, Otter, Rev and Descript
+exports, WebVTT with voices, Zoom's WebVTT, SRT, Podcasting 2.0 JSON), built
+from the seed's turns, read and parsed as `episode` does (load_episode).
+
+Run: .venv/bin/python scripts/bench.py [--repeat N] [--quality --no-timing | --player | --parse
                                        | --batch [--batch-episodes N --batch-minutes M]]
 """
 
@@ -400,6 +405,30 @@ def batch_bench(tmp: Path, episodes: int, minutes: float) -> None:
     print(f"audio: {episodes} episodes, {audio_s / 60:.1f} min in all; Ray's MP3s identical to local's: {same}")
 
 
+PARSE_BYTES = 10_000_000
+
+
+def parse_speed(repeat: int) -> None:
+    """Seconds to read and parse about 10 MB of each input format (target: at most 1 s)."""
+    from tests.format_writers import WRITERS
+
+    seed = load_episode(SEED)
+    turns = [(seed.speaker(t.speaker_id).name, t.text) for t in seed.turns if not t.narration]
+    print(f"{'10 MB transcript, parsed':<28}{'MB':>7}{'turns':>8}{'seconds':>10}{'target':>8}")
+    with tempfile.TemporaryDirectory(prefix="episode-parse-") as name:
+        for fmt, (writer, extension) in WRITERS.items():
+            one = writer(turns)
+            path = Path(name) / f"big{extension}"
+            path.write_text(writer(turns * (PARSE_BYTES // len(one.encode()) + 1)), encoding="utf-8")
+            times = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                episode = load_episode(path, find_manifest=False)
+                times.append(time.perf_counter() - start)
+            seconds = statistics.median(times)
+            print(f"{fmt:<28}{path.stat().st_size / 1e6:>7.1f}{len(episode.turns):>8}{seconds:>10.2f}{'<= 1.0':>8}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, median taken")
@@ -410,7 +439,11 @@ def main() -> None:
     parser.add_argument("--batch", action="store_true", help="only the catalogue benchmark (episode batch)")
     parser.add_argument("--batch-episodes", type=int, default=6, help="episodes in the catalogue")
     parser.add_argument("--batch-minutes", type=float, default=2.0, help="minutes of speech per episode")
+    parser.add_argument("--parse", action="store_true", help="measure only parsing 10 MB of each input format")
     args = parser.parse_args()
+    if args.parse:
+        parse_speed(args.repeat)
+        return
     if args.player:
         player_bench(args.repeat)
         return

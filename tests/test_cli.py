@@ -82,7 +82,6 @@ def test_render_unknown_sidecar_format(tmp_path):
 @pytest.mark.parametrize("content, message", [
     (b"", "is empty"),
     ("VOA: caf\u00e9".encode("latin-1"), "is not UTF-8: invalid byte 0xe9 at byte offset 8"),
-    (b"just words and no labels at all.", "no speaker labels found (expected lines like 'NAME: text')"),
     (b"VOA:\nZelin:\n", "transcript has labels but no speech"),
 ])
 def test_render_bad_transcripts(tmp_path, content, message):
@@ -204,3 +203,14 @@ def test_verify_unknown_model(seed_render, tmp_path):
     result = run("verify", seed_render.path, "--model", tmp_path / "no-such-model")
     assert result.exit_code == 2
     assert result.output.startswith("Error: cannot load Whisper model")
+
+
+def test_render_unlabelled_transcript_as_narration(tmp_path):
+    src = tmp_path / "plain.txt"
+    src.write_text("Just words and no labels at all. A second sentence.\n", encoding="utf-8")
+    out = tmp_path / "plain.mp3"
+    result = run("render", src, "-o", out, "--cache-dir", tmp_path / "cache", "--no-sidecars")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ("Warning: no speaker labels found: the whole transcript is read as narration "
+                             "in one voice\n")
+    assert out.is_file()

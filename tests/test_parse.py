@@ -55,7 +55,7 @@ def test_no_manifest_infers_speakers_and_voices(tmp_path):
                     encoding="utf-8")
     ep = load_episode(path)
     names = [s.name for s in ep.manifest.speakers]
-    assert names == ["HOST", "JANE DOE", "BOB"]
+    assert names == ["Host", "Jane Doe", "Bob"]  # capitals shown in title case
     voices = [s.voice for s in ep.manifest.speakers]
     assert len(set(voices)) == 3 and all(voices)
     assert [c.title for c in ep.chapters] == ["Introduction", "First question?", "Second question?"]

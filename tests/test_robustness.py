@@ -18,8 +18,10 @@ from audio.errors import EncodeError, InputError, ParseError, SynthesisError
 from audio.episode import load_episode
 from audio.parse import parse_transcript
 from audio.render import RenderOptions, render
+from audio.speakers import display_name
 
 from .conftest import SEED
+from .format_writers import WRITERS
 
 runner = CliRunner()
 
@@ -69,6 +71,63 @@ def test_any_text_parses_or_raises_the_parse_error(text):
     it = iter(source)
     assert all(any(w == s or s.endswith(w) or w in s for s in it) for w in got)
     assert len(got) <= len(source)
+
+
+# ---------------------------------------------------------------- the other formats' properties
+
+SPEAKER_NAMES = ["Ana Lima", "CHEN", "Dr. Kim", "Tomás Rivera", "Q", "Bob Lee"]
+PLAIN_WORDS = st.sampled_from(["the", "attack", "Iran", "it's", "U.S.", "[Iranian]", "“quoted”", "vis-a-vis", "15",
+                               "café", "—", "well,", "so.", "Why?", "and", "(aside)", "Tomás", "Okay"])
+
+
+@st.composite
+def conversations(draw):
+    """Two or three speakers taking turns, each turn a few words."""
+    names = draw(st.lists(st.sampled_from(SPEAKER_NAMES), min_size=2, max_size=3, unique=True))
+    count = draw(st.integers(min_value=2, max_value=9))
+    return [(names[i % len(names)], " ".join(draw(st.lists(PLAIN_WORDS, min_size=1, max_size=20))))
+            for i in range(count)]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conversations(), st.sampled_from(sorted(WRITERS)))
+def test_every_format_keeps_speakers_and_words_in_order(turns, writer_name):
+    """Written as text, Markdown, a web page, an export, WebVTT, SRT or JSON: the same turns come back."""
+    writer, extension = WRITERS[writer_name]
+    parsed = parse_transcript(writer(turns), source=f"talk{extension}")
+    names = {s.id: s.name for s in parsed.speakers}
+    assert [(names[t.speaker_id], t.text.split()) for t in parsed.turns] == [
+        (display_name(name), text.split()) for name, text in turns]
+
+
+CAPTION_LINES = st.sampled_from([
+    "00:00:01.000 --> 00:00:02.000", "00:00:01,000 --> 00:00:02,000", "00:01.000 --> 00:02.000", "1", "2",
+    "00:00:02.000 --> 00:00:01.000", "00:00:0x.000 --> 00:00:02.000", "00:00:01,000 -> 00:00:02,000",
+    "<v Ann>Hello there.</v>", "<v Bob>Why?", "Ann: hello.", ">> BOB: Hi.", "NOTE a note", "[MUSIC]", "-->",
+    "plain words.", "{\\an8}<i>styled</i>", "&amp; more", ""])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(CAPTION_LINES, max_size=30), st.sampled_from(["webvtt", "srt"]), st.booleans())
+def test_any_caption_file_parses_or_raises_the_parse_error(lines, fmt, header):
+    """Whole, broken or nonsensical cues: turns, or one ParseError that names a line."""
+    text = ("WEBVTT\n\n" if header else "") + "\n".join(lines)
+    try:
+        parsed = parse_transcript(text, format=fmt)
+    except ParseError as exc:
+        assert re.match(r"transcript: line \d+: |transcript has |no speech", str(exc)), str(exc)
+        return
+    assert all(not re.search(r"-->|<v |\[MUSIC\]", s) for t in parsed.turns for s in t.sentences)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=300),
+       st.sampled_from(["markdown", "webvtt", "srt", "podcast-json"]))
+def test_any_text_in_any_format_parses_or_raises_the_parse_error(text, fmt):
+    try:
+        parse_transcript(text, format=fmt)
+    except ParseError:
+        pass
 
 
 # ---------------------------------------------------------------- bad input files

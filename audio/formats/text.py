@@ -1,0 +1,217 @@
+"""Plain text and Markdown transcripts, exports and web pages: line by line.
+
+One pass classifies each line (blank, section break, heading, an export's
+turn header, a timestamp, text); the page clean-up then sets show notes,
+date, title and clutter aside; paragraphs are built last.  Paragraphs are
+one a line, unless the file separates paragraphs with blank lines, in which
+case wrapped lines of a block are joined (a line that starts with a label
+always starts a paragraph).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from . import exports, markdown, webpage
+from .base import Document, Dropped, FoundMetadata, Label, Paragraph, strip_noise
+from .labels import label_of
+
+BLANK, BREAK, HEADING, LINE, HEADER = range(5)
+_NOTES_SCAN_LINES = 400  # show notes longer than this are not show notes
+
+
+def _classify(lines: list[str], first: int, md: bool, dropped: list[Dropped]) -> list[tuple]:
+    """``(kind, line_no, text, header)`` per line that is kept."""
+    items: list[tuple] = []
+    in_comment = False
+    for i in range(first, len(lines)):
+        s = lines[i].strip()
+        n = i + 1
+        if not s:
+            items.append((BLANK, n, "", None))
+            continue
+        if in_comment or md and s.startswith("<!--") and "-->" not in s:
+            in_comment = "-->" not in s
+            dropped.append(Dropped(n, s, "an HTML comment"))
+            continue
+        c = s[0]
+        if md:
+            if c == "#":
+                heading = markdown.heading_of(s)
+                if heading is not None:
+                    items.append((HEADING, n, heading, None))
+                    continue
+            elif c == "=" and items and items[-1][0] == LINE and set(s) == {"="}:  # setext heading
+                _, hn, htext, _ = items.pop()
+                items.append((HEADING, hn, markdown.inline(htext), None))
+                continue
+        if webpage.is_break(s):
+            items.append((BREAK, n, s, None))
+            continue
+        if md:
+            s = markdown.unwrap_block(s)
+            if not s:
+                continue
+        header = exports.header_of(s)
+        if header is not None:
+            items.append((HEADER, n, s, header))
+        elif exports.is_timestamp(s):
+            dropped.append(Dropped(n, s, "a timestamp"))
+        else:
+            items.append((LINE, n, s, None))
+    return items
+
+
+def _metadata_line(kind: int, n: int, s: str, found: dict, dropped: list[Dropped]) -> bool:
+    """Take "Episode 4: Title" or a date line as metadata; say whether *s* was one."""
+    episode = webpage.episode_of(s)
+    if episode is not None:
+        found.setdefault("episode_number", (episode[0], f"line {n}"))
+        if episode[1]:
+            found.setdefault("title", (markdown.inline(episode[1]), f"line {n}"))
+        dropped.append(Dropped(n, s, "the episode's number and title"))
+        return True
+    date = webpage.date_of(s) if kind == LINE else None
+    if date is not None:
+        found.setdefault("date", (date, f"line {n}"))
+        dropped.append(Dropped(n, s, "the episode's date"))
+        return True
+    return False
+
+
+def _clean_page(items: list[tuple], md: bool, meta: FoundMetadata,
+                dropped: list[Dropped]) -> tuple[list[tuple], FoundMetadata, str]:
+    """Set show notes, dates, titles and clutter aside; keep what may be spoken."""
+    marker = None
+    for index, item in enumerate(items[:_NOTES_SCAN_LINES]):
+        if item[0] in (LINE, HEADING) and webpage.is_marker(item[2]):
+            marker = index
+            break
+    found: dict[str, tuple[object, str]] = {}
+    description: list[list[str]] = [[]]
+    title_line = None
+    if marker is not None:
+        dropped.append(Dropped(items[marker][1], items[marker][2], "the transcript marker"))
+        for kind, n, s, _ in items[:marker]:
+            if kind in (BLANK, BREAK):
+                if description[-1]:
+                    description.append([])
+                continue
+            if kind == HEADER:  # an export's header in the notes: not description text
+                continue
+            why = None if kind == HEADING else webpage.clutter(s, in_notes=True) or (
+                "a footer" if webpage.footer(s) else None)
+            if _metadata_line(kind, n, s, found, dropped):
+                pass
+            elif why is not None:
+                dropped.append(Dropped(n, s, f"page clutter ({why})"))
+            elif title_line is None and not any(description) and (kind == HEADING or webpage.title_like(s)):
+                title_line = (markdown.inline(s) if md else s, n)
+                dropped.append(Dropped(n, s, "the page's title"))
+            elif kind == HEADING:
+                dropped.append(Dropped(n, s, "a heading in the show notes"))
+            else:
+                description[-1].append(markdown.inline(s) if md else s)
+                dropped.append(Dropped(n, s, "show notes (the description)"))
+        items = items[marker + 1:]
+    if title_line is not None:
+        if "title" in found and found["title"][0] != title_line[0]:
+            found.setdefault("show", (title_line[0], f"line {title_line[1]}"))
+        else:
+            found.setdefault("title", (title_line[0], f"line {title_line[1]}"))
+    notes = "\n\n".join(" ".join(block) for block in description if block)
+    if notes:
+        found["description"] = (notes, "the show notes")
+
+    kept: list[tuple] = []
+    speech_started = False
+    first_heading = True  # nothing but blank lines and breaks kept yet
+    for item in items:
+        kind, n, s, header = item
+        if kind == LINE and webpage.maybe_clutter(s):
+            if webpage.footer(s):
+                dropped.append(Dropped(n, s, "a footer"))
+                continue
+            why = webpage.clutter(s)
+            if why is not None:
+                dropped.append(Dropped(n, s, f"page clutter ({why})"))
+                continue
+        if not speech_started and kind in (LINE, HEADING):
+            if _metadata_line(kind, n, s, found, dropped):
+                continue
+            if kind == HEADING and first_heading and not meta.title and "title" not in found:
+                found["title"] = (s, f"the heading on line {n}")
+                dropped.append(Dropped(n, s, "the title (a heading)"))
+                continue
+            if kind == HEADING and first_heading and s.casefold() in (meta.title.casefold(),
+                                                                 str(found.get("title", ("",))[0]).casefold()):
+                dropped.append(Dropped(n, s, "the title (a heading)"))
+                continue
+        if kind == HEADER or kind == LINE:
+            speech_started = True
+        if kind != BLANK and kind != BREAK:
+            first_heading = False
+        kept.append(item)
+    meta = meta.merged(**found)
+    return kept, meta, notes
+
+
+def _paragraphs(items: list[tuple], md: bool) -> list[Paragraph]:
+    blank_separated = any(item[0] == BLANK for item in items[1:-1])
+    out: list[list] = []  # [line_no, text parts, label, labelled line, section_break, heading, rest given]
+    pending_break = False
+    pending_heading = ""
+    joinable = False
+    for kind, n, s, header in items:
+        if kind == BLANK:
+            joinable = False
+            continue
+        if kind == BREAK:
+            pending_break, joinable = True, False
+            continue
+        if kind == HEADING:
+            pending_heading, joinable = s, False
+            continue
+        if kind == HEADER:
+            name, rest = header
+            out.append([n, [rest] if rest else [], Label(name, True, True), "", pending_break, pending_heading,
+                        bool(rest)])
+        else:
+            found = label_of(s)
+            if blank_separated and joinable and found is None:
+                out[-1][1].append(s)
+                continue
+            if found is None:
+                out.append([n, [s], None, "", pending_break, pending_heading, True])
+            else:
+                label, rest = found
+                out.append([n, [rest] if rest else [], label, s, pending_break, pending_heading, bool(rest)])
+        pending_break, pending_heading, joinable = False, "", True
+    paragraphs = []
+    for n, parts, label, labelled, brk, heading, has_rest in out:
+        text = " ".join(parts)
+        if md:
+            text = markdown.inline(text)
+        prefix = (labelled[:len(labelled) - len(parts[0])].rstrip() if has_rest else labelled) if labelled else ""
+        paragraphs.append(Paragraph(n, strip_noise(text), label, prefix, brk, heading))
+    return paragraphs
+
+
+def read_text(text: str, *, source: str, md: bool) -> Document:
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    dropped: list[Dropped] = []
+    first, meta = markdown.front_matter(lines, source) if md else (0, FoundMetadata())
+    if meta.date and webpage.date_of(meta.date) not in (None, meta.date):  # "March 3, 2024" in front matter
+        meta = replace(meta, date=webpage.date_of(meta.date))
+    items = _classify(lines, first, md, dropped)
+    items, meta, notes = _clean_page(items, md, meta, dropped)
+    paragraphs = _paragraphs(items, md)
+    features = [("markdown" if md else "text")]
+    if first:
+        features.append("front matter")
+    if any(item[0] == HEADER for item in items):
+        features.append("export")
+    if any(d.reason.startswith(("show notes", "page clutter", "the transcript marker")) for d in dropped):
+        features.append("web page")
+    return Document("+".join(features), tuple(paragraphs), tuple(sorted(dropped, key=lambda d: d.line_no)), meta,
+                    notes)

@@ -1,0 +1,84 @@
+"""WebVTT captions: Zoom and Teams exports, YouTube's, this project's own.
+
+A voice span (``<v Jane Smith>``) names the speaker; without one, a
+``Name:`` at the start of a cue does (Zoom's style).  Consecutive cues of
+one voice are one paragraph, so a sentence split across cues is whole
+again.  Timings are checked, never spoken: a broken one refuses the file,
+naming its line.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from .base import Document, Dropped, FoundMetadata, merge_cues, refuse
+from .captions_common import blocks, cue_text, earlier, joined, looks_like_timing
+from .labels import label_of
+
+_STAMP = r"(?:\d{2,}:)?[0-5]\d:[0-5]\d\.\d{3}"
+_TIMING_RE = re.compile(rf"^({_STAMP})[ \t]+-->[ \t]+({_STAMP})(?:[ \t].*)?$")
+_VOICE_RE = re.compile(r"<v(?:\.[^\s>]*)?(?:[ \t]+([^>]*))?>")
+_SKIPPED_BLOCKS = ("NOTE", "STYLE", "REGION")
+
+
+def _cues(text: str, source: str, dropped: list[Dropped]):
+    for index, (line_no, lines) in enumerate(blocks(text)):
+        if index == 0:  # the header: "WEBVTT" and optional metadata lines
+            if not lines[0].startswith("WEBVTT") or lines[0][6:7] not in ("", " ", "\t"):
+                raise refuse(source, line_no, f"not WebVTT: the first line must be 'WEBVTT', not {lines[0][:40]!r}")
+            timing_at = next((i for i, line in enumerate(lines) if "-->" in line), None)
+            if timing_at is None:
+                continue
+            lines, line_no = lines[timing_at:], line_no + timing_at  # a first cue with no blank line before it
+        first = lines[0]
+        if "-->" in first:
+            t = 0
+        elif len(lines) > 1 and "-->" in lines[1]:
+            t = 1
+        elif first.split(None, 1)[0] in _SKIPPED_BLOCKS:
+            continue
+        elif looks_like_timing(first) or len(lines) > 1 and looks_like_timing(lines[1]):
+            t = 0 if looks_like_timing(first) else 1  # an arrow gone wrong: said below, with its line
+        else:
+            raise refuse(source, line_no, f"a cue with no timing line: {first[:60]!r}")
+        timing_line = lines[t].strip()
+        timing = _TIMING_RE.match(timing_line)
+        if timing is None:
+            raise refuse(source, line_no + t, f"broken cue timing {timing_line[:60]!r} "
+                                              "(expected HH:MM:SS.mmm --> HH:MM:SS.mmm)")
+        begin, end = timing.groups()
+        if earlier(begin, end):
+            raise refuse(source, line_no + t, f"cue ends before it starts: {timing_line[:60]!r}")
+        payload = lines[t + 1:]
+        text = joined(payload)
+        if "-->" in text:
+            k = next(k for k, line in enumerate(payload) if "-->" in line)
+            raise refuse(source, line_no + t + 1 + k, "a cue timing inside a cue's text (a blank line missing?)")
+        text_line = line_no + t + 1
+        if "<v" not in text:
+            words = cue_text(text)
+            if words:
+                yield text_line, None, words
+            elif text.strip():
+                dropped.append(Dropped(text_line, text.strip(), "not speech (a sound or music)"))
+            continue
+        parts = _VOICE_RE.split(text)
+        for voice, span in [(None, parts[0])] + [(parts[i], parts[i + 1]) for i in range(1, len(parts) - 1, 2)]:
+            words = cue_text(span)
+            if voice is not None:
+                voice = html.unescape(voice).strip() or None
+            if words:
+                yield text_line, voice, words
+            elif span.strip():
+                dropped.append(Dropped(text_line, span.strip(), "not speech (a sound or music)"))
+
+
+def read_webvtt(text: str, *, source: str) -> Document:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    dropped: list[Dropped] = []
+    paragraphs = merge_cues(_cues(text, source, dropped), label_of)
+    first_line = text.split("\n", 1)[0]
+    title = first_line[6:].strip(" \t-–—")
+    meta = FoundMetadata().merged(title=(title, "line 1 (the WEBVTT header)"))
+    return Document("webvtt", tuple(paragraphs), tuple(dropped), meta)

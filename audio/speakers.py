@@ -1,0 +1,226 @@
+"""Stage 1b, speakers: which labels are people, their names and ids, and who hosts.
+
+A label must look like a name (``formats/labels.py``) and behave like a
+speaker: it recurs, or it alternates with other speakers.  Names written in
+capitals are shown in title case (``MARK HANNAH`` -> Mark Hannah, with
+``McDONALD``, ``O'BRIEN`` and particles such as de, van, al); a surname-only
+label joins the full name used elsewhere (as a label, or introduced in the
+text before it).  Ids are ASCII slugs that keep their letters (Tomás ->
+tomas).  The host is whoever introduces the show, else whoever asks the most
+questions, else whoever speaks first.  A manifest overrides all of this.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .formats.base import Paragraph
+from .formats.labels import PARTICLES
+from .manifest import Speaker
+
+HOST_HEADS = frozenset({"host", "hosts", "q", "question", "interviewer", "moderator", "presenter", "anchor"})
+_TRANSLIT = str.maketrans({"ß": "ss", "ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ł": "l",
+                           "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "þ": "th", "ı": "i"})
+_SHORT_NAMES = frozenset("AL ED JO BO ANN AMY EVA EVE IAN JOE LEE RAY ABE ADA ALI ELI IDA UMA AVA ZOE JAY KAY MAY GUY "
+                         "ROY SUE LEO ARI OLA".split())
+_CONTRACTION_TAILS = frozenset({"s", "t", "ll", "re", "ve", "d", "m"})
+_NOT_FIRST_NAMES = frozenset("""the and but so with thanks thank dear mr mrs ms dr prof professor senator president
+minister general director our my your his her their welcome hello hi hey today now here this that when where who why
+how what said says meet mister miss judge chief saint host guest sir madam colonel captain""".split())
+_INTRO_RE = re.compile(
+    r"\b(?:welcome (?:back )?to\b|you(?:'|’)?re listening to\b|i(?:'|’)?m your host\b"
+    r"|this is [A-Z][\w'’]*(?: [A-Z][\w'’]*)*,? (?:the |a )?(?:podcast|show|program)"
+    r"|(?:my|our) guests? (?:today|this week|on (?:the|this) (?:show|episode)|is|are)\b"
+    r"|joining (?:me|us) (?:today|now|this week|on)\b|i(?:'|’)?m joined (?:today |now )?by\b"
+    r"|with me (?:today|now|in the studio)\b|on (?:today(?:'|’)s|this week(?:'|’)s|this) (?:episode|show|program)\b)",
+    re.I)
+_INTRO_TURNS = 8  # an introduction comes within the first few turns
+_NAME_SEARCH_PARAGRAPHS = 200
+
+
+@dataclass(frozen=True)
+class Inference:
+    speakers: tuple[Speaker, ...]
+    by_head: dict[str, Speaker]  # casefolded label head -> speaker
+    notes: tuple[tuple[int, str, bool], ...]  # (line, message, doubtful)
+
+
+def _acronym(word: str) -> bool:
+    """VOA, NPR, BBC, III: short capitals that are not a name (BOB, TOM, ANN are)."""
+    if len(word) > 3 or not word.isalpha() or word.upper() in _SHORT_NAMES:
+        return word in ("IV", "VI", "VII", "VIII") or len(word) > 3 and not any(c in "AEIOUY" for c in word)
+    vowels = [c in "AEIOUY" for c in word.upper()]
+    return vowels not in ([False, True, False], [True, False, True])  # BOB and ANA read as names
+
+
+def _title_word(word: str, first: bool, alone: bool) -> str:
+    lower = word.lower()
+    if not first and lower in PARTICLES:
+        return lower
+    if _acronym(word) if alone else word in ("II", "III", "IV", "VI", "VII", "VIII") or (
+            word.isalpha() and not any(c in "AEIOUY" for c in word)):
+        return word  # VOA alone; NPR or III in a longer name
+    parts = re.split(r"([-'’])", word)
+    out = []
+    for j, part in enumerate(parts):
+        low = part.lower()
+        if part in ("-", "'", "’") or not part:
+            out.append(part)
+        elif j > 0 and parts[j - 1] in ("'", "’") and low in _CONTRACTION_TAILS:
+            out.append(low)  # JOHN'S
+        elif (j > 0 or not first) and j + 1 < len(parts) and parts[j + 1] == "-" and low in PARTICLES:
+            out.append(low)  # al-Masri
+        elif low.startswith("mc") and len(low) > 2:
+            out.append("Mc" + low[2].upper() + low[3:])
+        else:
+            out.append(low[:1].upper() + low[1:])
+    return "".join(out)
+
+
+def is_capitals(name: str) -> bool:
+    """Written in capitals (``MARK HANNAH``, ``JOHN McDONALD``, ``ANA de SOUZA``)."""
+    if sum(c.isalpha() for c in name) < 2:
+        return False
+    for word in name.split():
+        core = word[2:] if word.startswith("Mc") else word
+        if word in PARTICLES or not any(c.isalpha() for c in core):
+            continue
+        if not core.isupper():
+            return False
+    return True
+
+
+def display_name(head: str) -> str:
+    """A label as a name to show: capitals become title case; short acronyms stay."""
+    words = head.split()
+    if not is_capitals(head):
+        return head
+    return " ".join(_title_word(w, i == 0, len(words) == 1) for i, w in enumerate(words))
+
+
+def slug(name: str, fallback: str = "speaker") -> str:
+    """An ASCII id that keeps a name's letters: ``Tomás Rivera`` -> ``tomas-rivera``."""
+    text = unicodedata.normalize("NFKD", name.translate(_TRANSLIT).replace("'", "").replace("’", ""))
+    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or fallback
+
+
+def _introduced(surname: str, text: str) -> str | None:
+    """The full name a surname was introduced with in *text* ("... my guest, Mark Hannah")."""
+    # the surname in any case: captions write "Paul McDONALD" as the label does
+    pattern = re.compile(r"\b([A-ZÀ-Þ][a-zß-ÿ]+(?:[ -][A-ZÀ-Þ][a-zß-ÿ]+)?(?:\s+[A-Z]\.)?)\s+(?i:"
+                         + re.escape(surname) + r")\b")
+    for match in pattern.finditer(text):
+        first = match.group(1)
+        if first.split()[0].lower() not in _NOT_FIRST_NAMES:
+            return f"{first} {surname}"
+    return None
+
+
+def infer_speakers(paragraphs: Sequence[Paragraph], context: str = "") -> Inference:
+    """Decide which labels name speakers, and each speaker's name, id and labels."""
+    uses: Counter[str] = Counter()
+    spellings: dict[str, Counter[str]] = {}
+    first_at: dict[str, int] = {}
+    strong: set[str] = set()
+    explicit: set[str] = set()
+    for i, p in enumerate(paragraphs):
+        if p.label is None:
+            continue
+        key = p.label.head.casefold()
+        uses[key] += 1
+        spellings.setdefault(key, Counter())[p.label.head] += 1
+        first_at.setdefault(key, i)
+        if p.label.strong:
+            strong.add(key)
+        if p.label.explicit:
+            explicit.add(key)
+    settled = {k for k in uses if uses[k] > 1 or k in explicit}
+    strong_once = {k for k in uses if k not in settled and k in strong}
+    # A label used once is a speaker only when it is unmistakably a label
+    # (capitals, bold, a full name, alone on its line); it is flagged.
+    accepted = settled | strong_once
+
+    # a one-word label that is a word of exactly one longer label is that speaker ("HANNAH" / "MARK HANNAH")
+    longer = [k for k in uses if len(k.split()) > 1 and (k in accepted or uses[k] == 1)]
+    group: dict[str, str] = {}
+    for key in uses:
+        if len(key.split()) == 1 and len(key) > 1:
+            owners = [k for k in longer if key in k.split()]
+            if len(owners) == 1 and (key in accepted or owners[0] in accepted):
+                group[key] = owners[0]
+                accepted |= {key, owners[0]}
+    notes: list[tuple[int, str, bool]] = []
+    members: dict[str, list[str]] = {}
+    for key in sorted(accepted, key=first_at.__getitem__):
+        members.setdefault(group.get(key, key), []).append(key)
+    for key in uses:
+        if key not in accepted:
+            head = spellings[key].most_common(1)[0][0]
+            notes.append((paragraphs[first_at[key]].line_no,
+                          f"{head + ':'!r} is used once as a label: read as text, not as a speaker", True))
+
+    speakers: list[Speaker] = []
+    by_head: dict[str, Speaker] = {}
+    ids: set[str] = set()
+    for root in sorted(members, key=lambda k: min(first_at[m] for m in members[k])):
+        keys = members[root]
+        heads = [h for k in keys for h, _ in spellings[k].most_common()]
+        start = min(first_at[k] for k in keys)
+        line_no = paragraphs[start].line_no
+        longest = max(heads, key=lambda h: (len(h.split()), -heads.index(h)))
+        name = display_name(longest)
+        if len(longest.split()) == 1 and len(longest) > 1 and longest.casefold() not in HOST_HEADS | {"guest", "a"}:
+            before = [context] + [p.text for p in paragraphs[max(0, start - _NAME_SEARCH_PARAGRAPHS):start]]
+            full = _introduced(name, "\n".join(before))
+            if full is not None:
+                notes.append((line_no, f"label {longest!r} taken as {full!r}, as the text before it names them",
+                              False))
+                name = full
+        most_used = max(keys, key=lambda k: (uses[k], len(k)))
+        sid = base = slug(spellings[most_used].most_common(1)[0][0], f"speaker-{len(speakers) + 1}")
+        n = 2
+        while sid in ids:
+            sid, n = f"{base}-{n}", n + 1
+        ids.add(sid)
+        speaker = Speaker(id=sid, name=name, labels=tuple(dict.fromkeys(heads)), voice="", role="guest")
+        speakers.append(speaker)
+        for k in keys:
+            by_head[k] = speaker
+            if uses[k] == 1 and len(keys) == 1 and k not in explicit:  # an export's one-off speaker is normal
+                notes.append((paragraphs[first_at[k]].line_no, f"label {spellings[k].most_common(1)[0][0]!r} is "
+                              "used once: taken as a speaker", True))
+    return Inference(tuple(speakers), by_head, tuple(notes))
+
+
+def introduces_show(text: str) -> bool:
+    """Says what a host says first ("Welcome to ...", "my guest today is ...")."""
+    return bool(_INTRO_RE.search(text[:800]))
+
+
+def choose_host(turns: Sequence[tuple[str, Sequence[str], int]],
+                speakers: Sequence[Speaker]) -> tuple[str, str, int]:
+    """``(speaker id, why, line)`` of the host, from ``(speaker id, sentences, line)`` per labelled turn."""
+    for s in speakers:
+        if any(label.casefold() in HOST_HEADS for label in s.labels):
+            first = next((line for sid, _, line in turns if sid == s.id), 0)
+            return s.id, f"labelled {s.labels[0]!r}", first
+    questions: Counter[str] = Counter()
+    for sid, sentences, _ in turns:
+        if any("?" in s for s in sentences):
+            questions[sid] += 1
+    introducer = next(((sid, line) for sid, sentences, line in turns[:_INTRO_TURNS]
+                       if introduces_show(" ".join(sentences))), None)
+    asker = max(questions, key=lambda sid: (questions[sid], -next(i for i, t in enumerate(turns) if t[0] == sid)),
+                default=None)
+    if introducer is not None and (questions[introducer[0]] or not asker or questions[asker] < 2):
+        return introducer[0], "introduces the show", introducer[1]
+    if asker is not None:
+        first = next(line for sid, _, line in turns if sid == asker)
+        return asker, f"asks the most questions ({questions[asker]})", first
+    sid, _, line = turns[0]
+    return sid, "speaks first", line
