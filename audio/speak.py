@@ -18,18 +18,15 @@ import hashlib
 import json
 import logging
 import os
-import select
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 import wave
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import engines
+from .engines.worker import WorkerProcess, worker_command
 from .errors import SynthesisError
 
 log = logging.getLogger(__name__)
@@ -74,78 +71,6 @@ class SynthesisStats:
     retried: int
 
 
-def worker_command() -> list[str]:
-    """The speech worker, without its engine argument (the synthesizer appends it)."""
-    return [sys.executable, "-m", "audio.engines.worker"]
-
-
-class _Worker:
-    """One worker process of one engine, spoken to one request line at a time."""
-
-    def __init__(self, argv: list[str], threads: int) -> None:
-        env = {**os.environ, "EPISODE_ENGINE_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
-               "OPENBLAS_NUM_THREADS": str(threads)}
-        # stderr to a file: a long-lived worker's chatter would fill a pipe nobody reads
-        self._stderr = tempfile.TemporaryFile()
-        try:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=self._stderr, env=env)
-        except OSError as exc:
-            self._stderr.close()
-            raise SynthesisError(f"the speech worker could not start: {exc.strerror}") from None
-
-    def request(self, payload: dict, timeout_s: float) -> dict | str:
-        """The worker's answer, or a description of how it failed (it is then dead)."""
-        try:
-            self.proc.stdin.write(json.dumps(payload).encode() + b"\n")
-            self.proc.stdin.flush()
-        except OSError:
-            return self._crashed()
-        fd, buf = self.proc.stdout.fileno(), b""
-        deadline = time.monotonic() + timeout_s
-        while b"\n" not in buf:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                self.kill()
-                return f"the speech worker hung (no answer in {timeout_s:.0f} s)"
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                return self._crashed()
-            buf += chunk
-        try:
-            return json.loads(buf.split(b"\n", 1)[0])
-        except ValueError:
-            self.kill()
-            return "the speech worker answered something that is not JSON"
-
-    def _crashed(self) -> str:
-        try:
-            code = self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            code = self.proc.returncode
-        self._stderr.seek(0)
-        tail = self._stderr.read().decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
-        self._stderr.close()
-        return f"the speech worker crashed (exit {code}): {tail[0]}"
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        if not self._stderr.closed:
-            self._stderr.close()
-
-    def close(self) -> None:
-        """Let an idle worker finish (end of input), or kill it if it does not."""
-        try:
-            self.proc.stdin.close()
-            self.proc.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-        self.kill()
-
-
 @dataclass
 class Synthesizer:
     """Runs speech jobs in parallel engine workers, with a clip cache.
@@ -174,8 +99,8 @@ class Synthesizer:
             except OSError as exc:
                 raise SynthesisError(f"cannot create cache folder {self.root}: {exc.strerror}") from None
         self.stats = SynthesisStats(0, 0, 0)
-        self._idle: dict[str, list[_Worker]] = {}
-        self._busy: set[_Worker] = set()
+        self._idle: dict[str, list[WorkerProcess]] = {}
+        self._busy: set[WorkerProcess] = set()
         self._lock = threading.Lock()
         self._fingerprints: dict[str, str] = {}
 
@@ -266,17 +191,17 @@ class Synthesizer:
                 raise
         return retried
 
-    def _checkout(self, engine: str) -> _Worker:
+    def _checkout(self, engine: str) -> WorkerProcess:
         with self._lock:
             idle = self._idle.get(engine)
             worker = idle.pop() if idle else None
         if worker is None:
-            worker = _Worker([*self.command, engine], self.threads_per_worker)
+            worker = WorkerProcess([*self.command, engine], self.threads_per_worker)
         with self._lock:
             self._busy.add(worker)
         return worker
 
-    def _checkin(self, engine: str, worker: _Worker, healthy: bool) -> None:
+    def _checkin(self, engine: str, worker: WorkerProcess, healthy: bool) -> None:
         with self._lock:
             self._busy.discard(worker)
             if healthy:
@@ -302,7 +227,7 @@ class Synthesizer:
         first failure; the worker is then let go, so a retry gets a fresh one.
         """
         if fresh:
-            worker = _Worker([*self.command, engine], self.threads_per_worker)
+            worker = WorkerProcess([*self.command, engine], self.threads_per_worker)
             with self._lock:
                 self._busy.add(worker)
         else:
@@ -312,8 +237,10 @@ class Synthesizer:
             with tempfile.TemporaryDirectory(prefix="episode-tts-", dir=self.root) as tmp:
                 requests = [job.request(Path(tmp, f"{n}.wav")) for n, (_, job) in enumerate(batch)]
                 answer = worker.request({"jobs": requests}, self.timeout_s + self.timeout_per_job_s * len(batch))
-                if isinstance(answer, str):
-                    problem = answer
+                if isinstance(answer, str):  # it hung or died: say what it was saying
+                    unsaid = next(((r, j) for r, (_, j) in zip(requests, batch, strict=True)
+                                   if not Path(r["path"]).exists()), (None, batch[0][1]))[1]
+                    problem = f"{answer}, speaking {unsaid.text[:60]!r} (voice {unsaid.spec.name})"
                     answer = {}
                 errors = {r.get("path"): r.get("error") for r in answer.get("results", [])
                           if isinstance(r, dict) and not r.get("ok")}

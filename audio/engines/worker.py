@@ -1,5 +1,8 @@
 """The speech worker: one process per engine, alive for as long as its synthesizer.
 
+Both sides of its protocol are here: :func:`main` runs in the worker,
+:class:`WorkerProcess` in the parent.
+
 Run as ``python -m audio.engines.worker ENGINE``.  It reads one JSON request
 per line on stdin and answers each with one JSON line on stdout, so a
 neural voice is loaded once and then speaks every batch it is sent.  The
@@ -15,10 +18,88 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import subprocess
 import sys
 import tempfile
+import time
+
+from ..errors import SynthesisError
 
 THREADS_ENV = "EPISODE_ENGINE_THREADS"
+
+
+def worker_command() -> list[str]:
+    """The speech worker, without its engine argument (the synthesizer appends it)."""
+    return [sys.executable, "-m", "audio.engines.worker"]
+
+
+class WorkerProcess:
+    """The parent's side: one worker process of one engine, spoken to one request line at a time."""
+
+    def __init__(self, argv: list[str], threads: int) -> None:
+        env = {**os.environ, THREADS_ENV: str(threads), "OMP_NUM_THREADS": str(threads),
+               "OPENBLAS_NUM_THREADS": str(threads)}
+        # stderr to a file: a long-lived worker's chatter would fill a pipe nobody reads
+        self._stderr = tempfile.TemporaryFile()
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=self._stderr, env=env)
+        except OSError as exc:
+            self._stderr.close()
+            raise SynthesisError(f"the speech worker could not start: {exc.strerror}") from None
+
+    def request(self, payload: dict, timeout_s: float) -> dict | str:
+        """The worker's answer, or a description of how it failed (it is then dead)."""
+        try:
+            self.proc.stdin.write(json.dumps(payload).encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError:
+            return self._crashed()
+        fd, buf = self.proc.stdout.fileno(), b""
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                self.kill()
+                return f"the speech worker hung (no answer in {timeout_s:.0f} s)"
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return self._crashed()
+            buf += chunk
+        try:
+            return json.loads(buf.split(b"\n", 1)[0])
+        except ValueError:
+            self.kill()
+            return "the speech worker answered something that is not JSON"
+
+    def _crashed(self) -> str:
+        try:
+            code = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            code = self.proc.returncode
+        self._stderr.seek(0)
+        tail = self._stderr.read().decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
+        self._stderr.close()
+        return f"the speech worker crashed (exit {code}): {tail[0]}"
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        if not self._stderr.closed:
+            self._stderr.close()
+
+    def close(self) -> None:
+        """Let an idle worker finish (end of input), or kill it if it does not."""
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self.kill()
+
 
 
 def main(argv: list[str]) -> int:
