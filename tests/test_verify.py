@@ -42,7 +42,8 @@ def test_round_trip_passes_with_every_turn_in_order(seed_render, seed_report):
     assert report.passed, report.failures
     assert report.overall.words == 1051
     # the intelligibility targets: the clips, and so the whole render, are
-    # the same on every run (tts_worker speaks each in a fresh engine)
+    # the same on every run (pyttsx3 speaks each sentence in a fresh engine, the
+    # neural engines with their noise seeded per sentence)
     assert report.overall.wer <= 0.08
     assert max(t.score.wer for t in report.turns) <= 0.25
     assert all(abs(t.drift_ms) <= 250 for t in report.turns if t.drift_ms is not None)
