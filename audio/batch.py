@@ -35,7 +35,7 @@ from pathlib import Path
 from .art import Artwork, generate_cover, load_artwork
 from .episode import Episode, load_episode
 from .errors import EpisodeError, InputError, OutputError
-from .executors import EXECUTORS, Job, Outcome, execute, one_line, plan_workers, stage_folder
+from .executors import EXECUTORS, Job, Outcome, RayStarting, execute, one_line, plan_workers, stage_folder
 from .feed import FeedItem, build_feed
 from .manifest import manifest_beside
 from .publish import FORMATS, write_atomic
@@ -274,6 +274,7 @@ def run_batch(paths: Sequence[Path], options: BatchOptions,
     if options.workers is not None and options.workers < 1:
         raise InputError(f"--workers must be at least 1, not {options.workers}")
     sources = find_sources(paths)
+    ray = RayStarting(options.ray_address, options.workers) if options.executor == "ray" and sources else None
     cat = _Catalogue(options, on_event)
     loaded: list[tuple[Source, Episode]] = []
     for source in sources:
@@ -307,9 +308,11 @@ def run_batch(paths: Sequence[Path], options: BatchOptions,
             else:
                 cat.set_row(_row_from_state(source, state, "up to date", options.verify))
         if jobs:
-            interrupted, outer = _run_jobs(cat, jobs, keys, {s.slug: s for s, _ in loaded})
+            interrupted, outer = _run_jobs(cat, jobs, keys, {s.slug: s for s, _ in loaded}, ray)
         written = _write_show(cat, show, cover, images, loaded) if show else ()
         shutil.rmtree(cat.work_dir, ignore_errors=True)
+    if ray is not None:
+        ray.close()  # it has been shutting down while the show was written
     order = [s.slug for s in sources]
     return BatchReport(out_dir=cat.out, show=show, rows=tuple(cat.rows[s] for s in order), interrupted=interrupted,
                        seconds=time.perf_counter() - start, warnings=tuple(show.warnings()) if show else (),
@@ -325,10 +328,11 @@ def _row_from_state(source: Source, state: dict, status: str, verify: bool, seco
                       state.get("wer") if verify else None, seconds)
 
 
-def _run_jobs(cat: _Catalogue, jobs: list[Job], keys: dict[str, str], sources: dict[str, Source]) -> tuple[bool, int]:
+def _run_jobs(cat: _Catalogue, jobs: list[Job], keys: dict[str, str], sources: dict[str, Source],
+              ray: RayStarting | None = None) -> tuple[bool, int]:
     """Run the jobs on the chosen executor, committing each as it finishes; (interrupted?, workers)."""
     options = cat.options
-    pool, outer, inner = plan_workers(options.executor, options.workers, len(jobs), options.ray_address)
+    pool, outer, inner = plan_workers(options.executor, options.workers, len(jobs), options.ray_address, ray)
     local = options.executor == "local"
     ready = []
     for job in jobs:

@@ -23,12 +23,15 @@ from __future__ import annotations
 import atexit
 import concurrent.futures as cf
 import contextlib
+import logging
 import multiprocessing
 import multiprocessing.util
 import os
 import shutil
 import signal
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -169,6 +172,11 @@ def _run(job: Job, folder: Path) -> Outcome:
                    wer=wer, verify_failure=failure)
 
 
+def _import_render() -> None:
+    import audio.publish  # noqa: F401
+    import audio.render  # noqa: F401
+
+
 def _init_local_worker() -> None:
     # Between jobs a worker ignores Ctrl-C (the driver decides what stops);
     # run_job listens to it while a render runs, so that render cleans up.
@@ -209,7 +217,8 @@ class _Local:
 
 
 class _Ray:
-    def __init__(self, address: str | None, workers: int | None) -> None:
+    def __init__(self, address: str | None, workers: int | None, closer: Callable[[], None] | None = None) -> None:
+        self.closer = closer  # who shuts Ray down, when not this object
         try:
             import ray
         except ImportError:
@@ -228,6 +237,10 @@ class _Ray:
 
     def cpus(self) -> int:
         return max(1, int(self.ray.cluster_resources().get("CPU", 1)))
+
+    def warm(self) -> None:
+        """Have each worker import the render before the first episode comes (about 0.5 s each)."""
+        self.ray.get([self.ray.remote(_import_render).options(num_cpus=1).remote() for _ in range(self.cpus())])
 
     def submit(self, job: Job):
         return self.remote.options(num_cpus=job.options.workers or 1, max_retries=0).remote(job)
@@ -248,8 +261,71 @@ class _Ray:
                 self.ray.cancel(ref)
 
     def close(self) -> None:
+        if self.closer is not None:
+            self.closer()
+        else:
+            self.shutdown()
+
+    def shutdown(self) -> None:
         if self.started:
             self.ray.shutdown()
+
+
+class _NotFromThisThread(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "current thread is not the main thread" not in record.getMessage()
+
+
+class RayStarting:
+    """Ray started on a thread while the driver reads the catalogue.
+
+    ray.init() takes about 3 s here; reading and parsing every transcript
+    and making the cover art take about as long, so the two overlap.  The
+    thread lives until Ray is shut down, and shuts it down: Ray's own
+    processes die with the *thread* that started them (Linux's parent-death
+    signal follows the thread), which killed them as soon as an init-only
+    thread ended.  From another thread Ray cannot set its SIGTERM handler
+    (exit cleanly, so its processes go too): the same one is set here, in
+    the main thread.
+    """
+
+    def __init__(self, address: str | None, workers: int | None) -> None:
+        with contextlib.suppress(ValueError):  # not the main thread: nothing to set
+            signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
+        logging.getLogger("ray._private.worker").addFilter(_NotFromThisThread())
+        self._pool: _Ray | None = None
+        self._error: BaseException | None = None
+        self._done, self._stop = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._own, args=(address, workers), daemon=True)
+        self._thread.start()
+
+    def _own(self, address: str | None, workers: int | None) -> None:
+        try:
+            self._pool = _Ray(address, workers, closer=self.stop)
+            self._pool.warm()
+        except BaseException as exc:  # noqa: BLE001 - raised again in the driver, by result()
+            self._error = exc
+            return
+        finally:
+            self._done.set()
+        self._stop.wait()
+        self._pool.shutdown()
+
+    def result(self) -> _Ray:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._pool
+
+    def stop(self) -> None:
+        """Have Ray shut down (by its own thread) while the driver goes on writing the show."""
+        self._stop.set()
+
+    def close(self) -> None:
+        """Shut Ray down, whether or not it was used, and wait until it is."""
+        self._done.wait()
+        self._stop.set()
+        self._thread.join()
 
 
 def split_cores(cores: int, workers: int | None, jobs: int) -> tuple[int, int]:
@@ -258,10 +334,11 @@ def split_cores(cores: int, workers: int | None, jobs: int) -> tuple[int, int]:
     return outer, max(1, cores // outer)
 
 
-def plan_workers(executor: str, workers: int | None, jobs: int, ray_address: str | None = None):
+def plan_workers(executor: str, workers: int | None, jobs: int, ray_address: str | None = None,
+                 ray: RayStarting | None = None):
     """(pool, outer workers, inner workers per render) for *jobs* episodes."""
     if executor == "ray":
-        pool = _Ray(ray_address, workers)
+        pool = ray.result() if ray is not None else _Ray(ray_address, workers)
         return (pool, *split_cores(pool.cpus(), workers, jobs))
     outer, inner = split_cores(os.cpu_count() or 1, workers, jobs)
     return _Local(outer), outer, inner
