@@ -182,3 +182,41 @@ def aligned_marks(text: str, word_symbols: Sequence[str], said: Sequence[tuple[s
     for i in range(len(starts) - 1, -1, -1):  # unaligned words take the next start; marks never go back
         starts[i] = following = following if starts[i] is None else min(starts[i], following)
     return [(offset, start) for (offset, _), start in zip(words, starts, strict=True)]
+
+
+class VoiceWorker:
+    """The worker side of a neural engine: each voice loaded once, then every job spoken and written.
+
+    An engine says how to load a voice (:meth:`load`) and how to say a
+    sentence (:meth:`say`: its audio, rate and word marks); speaking a
+    pitch variant and writing the clip are the same for every engine.
+    """
+
+    engine = ""
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
+        self.voices: dict[str, object] = {}
+
+    def load(self, voice_id: str):
+        raise NotImplementedError
+
+    def say(self, voice, text: str, speed: float) -> tuple[np.ndarray, int, list[tuple[int, int]]]:
+        raise NotImplementedError
+
+    def speak(self, job: dict, scratch_dir: str) -> int:
+        from ..errors import SynthesisError
+
+        voice = self.voices.get(job["voice"])
+        if voice is None:
+            voice = self.voices[job["voice"]] = self.load(job["voice"])
+        audio, rate_hz, marks = self.say(voice, job["text"], float(job.get("speed", 1.0)))
+        if not audio.size:
+            raise SynthesisError(f"{self.engine} produced no audio")
+        pitch = float(job.get("pitch_st", 0.0))
+        if pitch:
+            shifted = pitch_shifted(audio, rate_hz, pitch)
+            marks = [(c, s * len(shifted) // len(audio)) for c, s in marks]
+            audio = shifted
+        write_clip(job["path"], audio, rate_hz, marks)
+        return 1

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..errors import SynthesisError, VoiceError
 from . import VoiceInfo, file_sha256, require_packages
-from .clip import aligned_marks, pitch_shifted, spoken_words, write_clip
+from .clip import VoiceWorker, aligned_marks, spoken_words
 
 NAME = "hibari"
 LICENCE = "Apache-2.0 (hibari-tts, its voices distilled from Kokoro-82M, Apache-2.0)"
@@ -218,26 +218,14 @@ def word_marks(text: str, said: list[tuple[str, int]]) -> list[tuple[int, int]]:
                          [(c, sample) for token, sample in said for c in _letters(token)])
 
 
-class Worker:
+class Worker(VoiceWorker):
     """Speaks jobs in the worker process; each voice is loaded once."""
 
-    def __init__(self, threads: int = 1) -> None:
-        self.threads = threads
-        self.voices: dict[str, _Voice] = {}
+    engine = "hibari"
 
-    def speak(self, job: dict, scratch_dir: str) -> int:
-        voice = self.voices.get(job["voice"])
-        if voice is None:
-            voice = self.voices[job["voice"]] = _Voice(job["voice"], self.threads)
-        text = job["text"]
-        audio, said = voice.speak(text, float(job.get("speed", 1.0)))
-        if not audio.size:
-            raise SynthesisError("hibari produced no audio")
-        marks = word_marks(text, said)
-        pitch = float(job.get("pitch_st", 0.0))
-        if pitch:
-            shifted = pitch_shifted(audio, SAMPLE_RATE_HZ, pitch)
-            marks = [(c, s * len(shifted) // len(audio)) for c, s in marks]
-            audio = shifted
-        write_clip(job["path"], audio, SAMPLE_RATE_HZ, marks)
-        return 1
+    def load(self, voice_id: str) -> _Voice:
+        return _Voice(voice_id, self.threads)
+
+    def say(self, voice: _Voice, text: str, speed: float):
+        audio, said = voice.speak(text, speed)
+        return audio, SAMPLE_RATE_HZ, word_marks(text, said)

@@ -37,7 +37,7 @@ from pathlib import Path
 from .. import tools
 from ..errors import SynthesisError, VoiceError
 from . import VoiceInfo, file_sha256, require_packages
-from .clip import aligned_marks, pitch_shifted, spoken_words, write_clip
+from .clip import VoiceWorker, aligned_marks, spoken_words
 
 NAME = "piper"
 PACKAGED_VOICE = "en_US-joe-medium"
@@ -261,26 +261,15 @@ def _sounds(phonemes: str) -> str:
     return "".join(c for c in phonemes if c.isalpha() and c not in "ˈˌːˑ")
 
 
-class Worker:
+class Worker(VoiceWorker):
     """Speaks jobs in the worker process; each voice is loaded once."""
 
-    def __init__(self, threads: int = 1) -> None:
-        self.threads = threads
-        self.voices: dict[str, _Voice] = {}
+    engine = "Piper"
 
-    def speak(self, job: dict, scratch_dir: str) -> int:
-        voice = self.voices.get(job["voice"])
-        if voice is None:
-            voice = self.voices[job["voice"]] = _Voice(job["voice"], self.threads)
-        text = job["text"]
-        audio, said = voice.speak(text, float(job.get("speed", 1.0)))
-        if not audio.size:
-            raise SynthesisError("Piper produced no audio")
+    def load(self, voice_id: str) -> _Voice:
+        return _Voice(voice_id, self.threads)
+
+    def say(self, voice: _Voice, text: str, speed: float):
+        audio, said = voice.speak(text, speed)
         marks = aligned_marks(text, [voice.sounds_of(word) for _, word in spoken_words(text)], said)
-        pitch = float(job.get("pitch_st", 0.0))
-        if pitch:
-            shifted = pitch_shifted(audio, voice.config.sample_rate, pitch)
-            marks = [(c, s * len(shifted) // len(audio)) for c, s in marks]
-            audio = shifted
-        write_clip(job["path"], audio, voice.config.sample_rate, marks)
-        return 1
+        return audio, voice.config.sample_rate, marks
