@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from .errors import VerifyError
 
-if TYPE_CHECKING:  # numpy and pydub stay unloaded until the render needs them
+if TYPE_CHECKING:  # numpy stays unloaded until the render needs it
     from .assemble import SentenceTiming
     from .transcribe import Recognition
 
