@@ -102,9 +102,14 @@ def test_feed(seed_render, seed_published):
     assert chapters.get("type") == "application/json+chapters" and chapters.get("url") == "seed.chapters.json"
 
 
-def test_cue_starts_agree_with_whisper(seed_render, seed_heard):
+@pytest.mark.parametrize("which", ["default voices (hibari, piper)", "--engine pyttsx3"])
+def test_cue_starts_agree_with_whisper(request, which):
+    """Captions start where their words are heard, for every engine: median under 250 ms, none over 500."""
     from audio.captions import build_cues
 
+    suffix = "_pyttsx3" if "pyttsx3" in which else ""
+    seed_render = request.getfixturevalue(f"seed_render{suffix}")
+    seed_heard = request.getfixturevalue(f"seed_heard{suffix}")
     names = {s.id: s.name for s in seed_render.episode.manifest.speakers}
     cues = build_cues(seed_render.sentences, names)
     ref = al.reference_tokens([c.text for c in cues])

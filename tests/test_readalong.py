@@ -129,6 +129,27 @@ def test_word_starts_agree_with_whisper(seed_words, seed_heard):
                                                                       - timing.worst[0].start_ms)
 
 
+@pytest.mark.parametrize("speaker, engine", [("VOA", "hibari"), ("Aaron Zelin", "piper")])
+def test_word_starts_agree_with_whisper_for_each_neural_engine(seed_render, seed_words, seed_heard, speaker, engine):
+    """The seed's default voices: VOA speaks through hibari, Zelin through Piper; each engine's marks hold."""
+    voice = next(s.voice for s in seed_render.episode.manifest.speakers if s.name == speaker)
+    assert voice.startswith(f"{engine}:")
+    heard = heard_starts(seed_words, seed_heard)
+    deltas = sorted(abs(h - w.start_ms) for w, h in zip(seed_words, heard) if h is not None and w.speaker == speaker)
+    assert len(deltas) >= 300
+    assert statistics.median(deltas) <= 120
+    assert _p90(deltas) <= 350
+
+
+def test_word_starts_agree_with_whisper_through_pyttsx3(seed_render_pyttsx3, seed_heard_pyttsx3):
+    episode = seed_render_pyttsx3.episode
+    words = timed_words(seed_render_pyttsx3.sentences, {s.id: s.name for s in episode.manifest.speakers})
+    timing = measure(words, seed_heard_pyttsx3)
+    assert timing.heard_right >= 0.8 * timing.words
+    assert timing.median_ms <= 120
+    assert timing.p90_ms <= 350
+
+
 def test_verify_reports_word_timing_and_fails_a_shifted_timeline(seed_render, seed_heard, seed_words):
     turns, chapters = reference_from_tags(seed_render.path)
     report = evaluate(turns, chapters, seed_heard, audio=str(seed_render.path),
