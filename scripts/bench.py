@@ -378,10 +378,10 @@ def _outermost(events: list[dict]) -> list[dict]:
     return out
 
 
-def player_trace_times(trace: bytes) -> list[tuple[float, float, float, float]]:
+def player_trace_times(trace: bytes) -> tuple[list[tuple[float, float, float, float]], str]:
     """For each timeupdate, from Chromium's trace: the handler's time on the page's main thread (CPU),
     its wall time, the garbage collection inside it (CPU), and the rendering after it (CPU, up to the
-    next update)."""
+    next update); and what the slowest handler's time went on, as the trace names it."""
     events = json.loads(trace)
     events = events["traceEvents"] if isinstance(events, dict) else events
     updates = sorted((e for e in events if e.get("name") == "EventDispatch" and e.get("ph") == "X"
@@ -399,7 +399,13 @@ def player_trace_times(trace: bytes) -> list[tuple[float, float, float, float]]:
         rows.append((_cpu_ms(u), u["dur"] / 1000,
                      sum(_cpu_ms(e) for e in gc if u["ts"] <= e["ts"] < end),
                      sum(_cpu_ms(e) for e in rendering if end <= e["ts"] < until)))
-    return rows
+    k = max(range(len(rows)), key=lambda i: rows[i][0])
+    u = updates[k]
+    inside = sorted((e for e in main if u["ts"] <= e["ts"] < u["ts"] + u["dur"] and e is not u),
+                    key=_cpu_ms, reverse=True)
+    note = (f"timeupdate {k + 1} of {len(rows)} in its load, {rows[k][1]:.2f} ms wall; inside it: "
+            + (", ".join(f"{e['name']} {_cpu_ms(e):.2f}" for e in inside[:3]) or "nothing traced"))
+    return rows, note
 
 
 def _spread(values: list[float]) -> tuple[float, float, float]:
@@ -413,7 +419,7 @@ def player_bench(repeat: int) -> None:
 
     with tempfile.TemporaryDirectory(prefix="episode-bench-player-") as name:
         page_file, n_words = synthetic_player(60, Path(name))
-        setup, rows = [], []
+        setup, rows, slowest = [], [], (-1.0, "")
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
@@ -428,7 +434,9 @@ def player_bench(repeat: int) -> None:
                 # at all (on a loaded machine, stalls of 5-30 ms in handlers that ran for 0.05 ms).
                 browser.start_tracing(page=page, categories=["devtools.timeline"])
                 page.evaluate(PLAYER_UPDATES, [500, 250])
-                rows += player_trace_times(browser.stop_tracing())
+                got, note = player_trace_times(browser.stop_tracing())
+                rows += got
+                slowest = max(slowest, (max(r[0] for r in got), note))
                 page.close()
             browser.close()
     cpu, wall, gc, after = (list(column) for column in zip(*rows))
@@ -438,6 +446,7 @@ def player_bench(repeat: int) -> None:
           f"  (max {max(setup):.1f})")
     for label, value in zip(("median", "99th percentile", "slowest"), _spread(cpu)):
         print(f"{'timeupdate handler, ' + label:<40}{value:>10.2f}{'<= 2':>10}")
+    print(f"  slowest: {slowest[1]}")
     collected = [g for g in gc if g > 0]
     print(f"  garbage collection ran inside {len(collected)} of them (up to {max(collected, default=0):.2f} ms); "
           f"slowest without it {max(c - g for c, g in zip(cpu, gc)):.2f} ms")
