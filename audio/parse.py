@@ -30,6 +30,36 @@ _NARRATOR = Speaker(id="narrator", name="Narrator", labels=(), voice="", role="n
 _ABBREV = {"Mr.", "Mrs.", "Ms.", "Dr.", "St.", "Jr.", "Sr.", "Prof.", "Gen.", "Col.", "Lt.", "vs.",
            "e.g.", "i.e.", "No.", "Sen.", "Rep.", "Gov."}
 _SENTENCE_END_RE = re.compile(r"[.!?…][\"'”’)\]]*(?=\s+(\S))")
+
+
+def _not_after(words: set[str]) -> str:
+    """Negative lookbehinds: the text before a space does not end in one of *words*, a word of its own."""
+    by_length: dict[int, list[str]] = {}
+    for word in sorted(words):
+        by_length.setdefault(len(word), []).append(re.escape(word))
+    return "".join(f"(?<!(?<![^ ])(?:{'|'.join(group)}) )" for _, group in sorted(by_length.items()))
+
+
+# split_sentences' rule as one pattern over a paragraph whose spaces are
+# single: a space after a stop and its closing quotes or brackets, not after
+# an abbreviation, before a word that does not start in lower case.  The
+# pattern starts with the space, which re finds far faster than any of a set
+# of characters (a stop): splitting with it took split_sentences from 0.15
+# to 0.07 s of CPU on a 10 MB transcript.  Three closers or more after a
+# stop, or a non-ASCII letter after it (str.islower's business), are
+# captured, and such a paragraph is split by the loop in split_sentences.
+_SENTENCE_SPACE_RE = re.compile(
+    r" (?<=[.!?…\"'”’)\]] )"  # cheap first: most spaces do not follow a stop or a closer
+    r"(?:(?<=[.!?…] )" + _not_after(_ABBREV) + r"|(?<=[.!?…][\"'”’)\]] )|(?<=[.!?…][\"'”’)\]]{2} )"
+    r"|(?<=(?P<closers>[\"'”’)\]]{3}) ))"
+    r"(?=[^a-z \x80-\U0010ffff]|(?P<non_ascii>[\x80-\U0010ffff]))")
+
+
+def _odd_ascii_spaces(text: str) -> bool:
+    """Does ASCII *text* hold a space str.split splits at other than " "?
+    (Nine "in" tests: a third of the cost of isprintable, which said the same.)"""
+    return ("\t" in text or "\n" in text or "\r" in text or "\x0b" in text or "\x0c" in text
+            or "\x1c" in text or "\x1d" in text or "\x1e" in text or "\x1f" in text)
 _ENDS_SENTENCE_RE = re.compile(r"[.!?…][\"'”’)\]]*$")
 _EMPHASIS_RE = re.compile(r"(?<!\w)[*_]+|[*_]+(?!\w)")
 
@@ -99,8 +129,14 @@ def split_sentences(paragraph: str) -> list[str]:
     A stop only ends a sentence when the next word does not start in lower
     case ("a U.S. drone strike") and the word is not a title ("Dr. Kim").
     """
-    if "  " in paragraph or not paragraph.isprintable():  # tabs, newlines, no-break spaces: one space each
-        paragraph = " ".join(paragraph.split())
+    if "  " in paragraph or (_odd_ascii_spaces(paragraph) if paragraph.isascii() else not paragraph.isprintable()):
+        paragraph = " ".join(paragraph.split())  # tabs, newlines, no-break spaces: one space each
+    parts = _SENTENCE_SPACE_RE.split(paragraph)  # sentence, closers, non_ascii, sentence...
+    if not any(parts[1::3]) and not any(parts[2::3]):
+        sentences = parts[::3]
+        sentences[0] = sentences[0].lstrip()
+        sentences[-1] = sentences[-1].rstrip()
+        return sentences if sentences[-1] else sentences[:-1]
     sentences: list[str] = []
     start = 0
     for match in _SENTENCE_END_RE.finditer(paragraph):
