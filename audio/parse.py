@@ -211,13 +211,13 @@ def _unmarked(prefix: str) -> str:
 
 
 def _asks(sentences: tuple[str, ...]) -> bool:
-    return any("?" in s for s in sentences)
+    return "?" in " ".join(sentences)  # faster than testing each sentence
 
 
 def _question_title(turn: Turn) -> str:
-    asks = [s for s in turn.sentences if s.endswith("?") or "?" in s[-3:]]
-    full = [s for s in asks if len(s.split()) >= 3]
-    return shorten_title((full or asks or [turn.text])[0])
+    asks = [s for s in turn.sentences if "?" in s[-3:]]
+    full = next((s for s in asks if len(s.split(None, 2)) == 3), None)  # three words or more
+    return shorten_title(full or (asks or [turn.text])[0])
 
 
 def _chapters(turns: list[Turn], headings: dict[int, str], host_ids: set[str],
@@ -239,8 +239,10 @@ def _chapters(turns: list[Turn], headings: dict[int, str], host_ids: set[str],
                 starts.append((0, shorten_title(title)))
             elif turn.index in asking and turn.index != intro:
                 starts.append((turn.index, _question_title(turn)))
-    return [Chapter(index=n, title=shorten_title(overrides[n + 1]) if n + 1 in overrides else title, turn_index=index)
-            for n, (index, title) in enumerate(starts)]
+    if overrides:
+        starts = [(index, shorten_title(overrides[n + 1]) if n + 1 in overrides else title)
+                  for n, (index, title) in enumerate(starts)]
+    return [Chapter(n, title, index) for n, (index, title) in enumerate(starts)]  # index, title, turn_index
 
 
 def parse_transcript(text: str, *, speakers: tuple[Speaker, ...] | None = None,
@@ -323,9 +325,9 @@ def _turns(raw_turns: list[list], decisions: list[Decision]) -> tuple[list[Turn]
             carried_break, carried_heading = carried_break or brk, carried_heading or heading
             continue
         index = len(turns)
-        turns.append(Turn(index=index, speaker_id=speaker.id if speaker else "", sentences=tuple(sentences),
-                          line_no=line_no, narration=speaker is None,
-                          section_break=(brk or carried_break) and index > 0))
+        # index, speaker_id, sentences, line_no, narration, section_break (by position: a little faster)
+        turns.append(Turn(index, speaker.id if speaker else "", tuple(sentences), line_no, speaker is None,
+                          (brk or carried_break) and index > 0))
         if heading or carried_heading:
             headings[index] = heading or carried_heading
         carried_break, carried_heading = False, ""
