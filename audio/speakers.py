@@ -128,16 +128,23 @@ def infer_speakers(paragraphs: Sequence[Paragraph], context: str = "") -> Infere
     first_at: dict[str, int] = {}
     strong: set[str] = set()
     explicit: set[str] = set()
+    folded: dict[str, str] = {}  # head -> its casefold, once per distinct head
     for i, p in enumerate(paragraphs):
-        if p.label is None:
+        label = p.label
+        if label is None:
             continue
-        key = p.label.head.casefold()
+        head = label.head
+        key = folded.get(head)
+        if key is None:
+            key = folded[head] = head.casefold()
+        if key not in first_at:  # (setdefault would make a Counter for every paragraph)
+            first_at[key] = i
+            spellings[key] = Counter()
         uses[key] += 1
-        spellings.setdefault(key, Counter())[p.label.head] += 1
-        first_at.setdefault(key, i)
-        if p.label.strong:
+        spellings[key][head] += 1
+        if label.strong:
             strong.add(key)
-        if p.label.explicit:
+        if label.explicit:
             explicit.add(key)
     settled = {k for k in uses if uses[k] > 1 or k in explicit}
     strong_once = {k for k in uses if k not in settled and k in strong}
@@ -211,7 +218,7 @@ def choose_host(turns: Sequence[tuple[str, Sequence[str], int]],
             return s.id, f"labelled {s.labels[0]!r}", first
     questions: Counter[str] = Counter()
     for sid, sentences, _ in turns:
-        if any("?" in s for s in sentences):
+        if "?" in " ".join(sentences):  # faster than testing each sentence
             questions[sid] += 1
     introducer = next(((sid, line) for sid, sentences, line in turns[:_INTRO_TURNS]
                        if introduces_show(" ".join(sentences))), None)

@@ -11,16 +11,22 @@ from __future__ import annotations
 import re
 
 from .base import Document, Dropped, merge_cues, refuse
-from .captions_common import blocks, cue_text, earlier, joined, looks_like_timing
+from .captions_common import blocks, cue_text, earlier, joined, looks_like_timing, plain_runs
 from .labels import label_of
 
 _STAMP = r"\d{1,3}:[0-5]\d:[0-5]\d[,.]\d{1,3}"
 _TIMING_RE = re.compile(rf"^({_STAMP})[ \t]+-->[ \t]+({_STAMP})(?:[ \t].*)?$")
+_RUNS = plain_runs(r"[0-9]{2}:[0-5][0-9]:[0-5][0-9][,.][0-9]{3}")
 
 
 def _cues(text: str, source: str, dropped: list[Dropped]):
     pending: tuple[int, list[str]] | None = None  # the cue read last, which a stray block may continue
-    for line_no, lines in blocks(text):
+    for line_no, lines in blocks(text, _RUNS):
+        if isinstance(lines, str):  # plain cues, already checked (see blocks)
+            if pending is not None:
+                yield pending
+            pending = (line_no, [lines])
+            continue
         first = lines[0].strip()
         if "-->" in first:
             t = 0

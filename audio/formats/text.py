@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from . import exports, markdown, webpage
-from .base import Document, Dropped, FoundMetadata, Label, Paragraph, strip_noise
-from .labels import label_of
+from .base import Document, Dropped, FoundMetadata, Paragraph, strip_noise
+from .labels import label_of, shared_label
 
 BLANK, BREAK, HEADING, LINE, HEADER = range(5)
 _NOTES_SCAN_LINES = 400  # show notes longer than this are not show notes
@@ -174,7 +174,7 @@ def _paragraphs(items: list[tuple], md: bool) -> list[Paragraph]:
             continue
         if kind == HEADER:
             name, rest = header
-            out.append([n, [rest] if rest else [], Label(name, True, True), "", pending_break, pending_heading,
+            out.append([n, [rest] if rest else [], shared_label(name, True, True), "", pending_break, pending_heading,
                         bool(rest)])
         else:
             found = label_of(s)

@@ -13,17 +13,21 @@ import html
 import re
 
 from .base import Document, Dropped, FoundMetadata, merge_cues, refuse
-from .captions_common import blocks, cue_text, earlier, joined, looks_like_timing
+from .captions_common import blocks, cue_text, earlier, joined, looks_like_timing, plain_runs
 from .labels import label_of
 
 _STAMP = r"(?:\d{2,}:)?[0-5]\d:[0-5]\d\.\d{3}"
 _TIMING_RE = re.compile(rf"^({_STAMP})[ \t]+-->[ \t]+({_STAMP})(?:[ \t].*)?$")
+_RUNS = plain_runs(r"[0-9]{2}:[0-5][0-9]:[0-5][0-9]\.[0-9]{3}")
 _VOICE_RE = re.compile(r"<v(?:\.[^\s>]*)?(?:[ \t]+([^>]*))?>")
 _SKIPPED_BLOCKS = ("NOTE", "STYLE", "REGION")
 
 
 def _cues(text: str, source: str, dropped: list[Dropped]):
-    for index, (line_no, lines) in enumerate(blocks(text)):
+    for index, (line_no, lines) in enumerate(blocks(text, _RUNS)):
+        if isinstance(lines, str):  # plain cues, already checked (see blocks)
+            yield from _spans(lines, line_no, dropped)
+            continue
         if index == 0:  # the header: "WEBVTT" and optional metadata lines
             if not lines[0].startswith("WEBVTT") or lines[0][6:7] not in ("", " ", "\t"):
                 raise refuse(source, line_no, f"not WebVTT: the first line must be 'WEBVTT', not {lines[0][:40]!r}")
@@ -55,23 +59,27 @@ def _cues(text: str, source: str, dropped: list[Dropped]):
         if "-->" in text:
             k = next(k for k, line in enumerate(payload) if "-->" in line)
             raise refuse(source, line_no + t + 1 + k, "a cue timing inside a cue's text (a blank line missing?)")
-        text_line = line_no + t + 1
-        if "<v" not in text:
-            words = cue_text(text)
-            if words:
-                yield text_line, None, words
-            elif text.strip():
-                dropped.append(Dropped(text_line, text.strip(), "not speech (a sound or music)"))
-            continue
-        parts = _VOICE_RE.split(text)
-        for voice, span in [(None, parts[0])] + [(parts[i], parts[i + 1]) for i in range(1, len(parts) - 1, 2)]:
-            words = cue_text(span)
-            if voice is not None:
-                voice = html.unescape(voice).strip() or None
-            if words:
-                yield text_line, voice, words
-            elif span.strip():
-                dropped.append(Dropped(text_line, span.strip(), "not speech (a sound or music)"))
+        yield from _spans(text, line_no + t + 1, dropped)
+
+
+def _spans(text: str, text_line: int, dropped: list[Dropped]):
+    """``(line, voice or None, words)`` per voice span of a cue's text."""
+    if "<v" not in text:
+        words = cue_text(text)
+        if words:
+            yield text_line, None, words
+        elif text.strip():
+            dropped.append(Dropped(text_line, text.strip(), "not speech (a sound or music)"))
+        return
+    parts = _VOICE_RE.split(text)
+    for voice, span in [(None, parts[0])] + [(parts[i], parts[i + 1]) for i in range(1, len(parts) - 1, 2)]:
+        words = cue_text(span)
+        if voice is not None:
+            voice = html.unescape(voice).strip() or None
+        if words:
+            yield text_line, voice, words
+        elif span.strip():
+            dropped.append(Dropped(text_line, span.strip(), "not speech (a sound or music)"))
 
 
 def read_webvtt(text: str, *, source: str) -> Document:
