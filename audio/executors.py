@@ -216,6 +216,11 @@ class _Local:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+# Ray (2.59 on) starts clusters with token authentication; a driver given an
+# address sends the token only when told to, so say how.
+_AUTH_HINT = " (a cluster with token authentication needs RAY_AUTH_MODE=token and its token, from `ray get-auth-token`)"
+
+
 class _Ray:
     def __init__(self, address: str | None, workers: int | None, closer: Callable[[], None] | None = None) -> None:
         self.closer = closer  # who shuts Ray down, when not this object
@@ -227,12 +232,16 @@ class _Ray:
         self.started = not ray.is_initialized()
         if self.started:
             kwargs = {"address": address} if address else {
-                # A local Ray for this batch: as many CPUs as asked, a small object store.
-                "num_cpus": workers or os.cpu_count() or 1, "object_store_memory": 256 * 1024 * 1024}
+                # A Ray of this batch's own: "local", for without an address
+                # ray.init() joins the last cluster `ray start` began here,
+                # even a dead one whose address file outlived it.  As many
+                # CPUs as asked, a small object store.
+                "address": "local", "num_cpus": workers or os.cpu_count() or 1,
+                "object_store_memory": 256 * 1024 * 1024}
             try:
                 ray.init(include_dashboard=False, configure_logging=False, log_to_driver=False, **kwargs)
             except ConnectionError as exc:
-                raise InputError(f"cannot join the Ray cluster at {address}: {one_line(exc)}") from None
+                raise InputError(f"cannot join the Ray cluster at {address}: {one_line(exc)}{_AUTH_HINT}") from None
         self.remote = ray.remote(run_job)
 
     def cpus(self) -> int:

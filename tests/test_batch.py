@@ -377,14 +377,66 @@ def test_interrupted_batch_completes(tmp_path):
     assert len(feedparser.parse(str(out / "feed.xml")).entries) == len(slugs)
 
 
-def test_ray_on_this_machine_makes_the_same_audio(catalogue, tmp_path):
+def test_ray_on_this_machine_makes_the_same_audio(catalogue, tmp_path, monkeypatch):
     root, options, _ = catalogue
+    # A Ray of the batch's own, even when the environment names a cluster (here a dead one)
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{_free_port()}")
     report = run_batch([root / "src"], BatchOptions(out_dir=tmp_path / "ray", show=root / "show.toml",
                                                      executor="ray", workers=2, cache_dir=options.cache_dir))
     assert [r.status for r in report.rows] == ["rendered"] * 3 and report.executor == "ray"
     assert visible(tmp_path / "ray") == visible(root / "out")
     for name in sorted(visible(root / "out")):
         assert (tmp_path / "ray" / name).read_bytes() == (root / "out" / name).read_bytes(), name
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ray_address_joins_a_running_cluster(catalogue, tmp_path):
+    """`ray start --head` as a cluster of one node, joined with --ray-address, as the README has it.
+
+    Ray's token authentication is on for clusters started this way, so the
+    driver needs RAY_AUTH_MODE=token and the cluster's token: given here in
+    RAY_AUTH_TOKEN, which keeps the test away from ~/.ray/auth_token.
+    """
+    root, options, _ = catalogue
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "episode-test-token",
+           "RAY_USAGE_STATS_ENABLED": "0"}
+    log = tmp_path / "head.log"
+    with log.open("w") as out:
+        head = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
+                                 f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                                 f"--object-store-memory={256 * 1024 * 1024}", "--disable-usage-stats"],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while "Ray runtime started" not in log.read_text(errors="replace"):
+            assert head.poll() is None, log.read_text(errors="replace")[-2000:]
+            assert time.monotonic() < deadline, "ray start --head did not start"
+            time.sleep(0.2)
+        proc = subprocess.run([sys.executable, "-m", "audio.cli", "batch", str(root / "src"), "-o", str(tmp_path / "out"),
+                               "--show", str(root / "show.toml"), "--executor", "ray",
+                               "--ray-address", f"127.0.0.1:{port}", "--cache-dir", str(options.cache_dir),
+                               "--json", str(tmp_path / "report.json")],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert head.poll() is None  # the driver joined the cluster and left it running
+    finally:
+        head.terminate()  # `ray start --block` stops every process of the cluster on SIGTERM
+        head.wait(timeout=60)
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert report["executor"] == "ray"
+    assert [e["status"] for e in report["episodes"]] == ["rendered"] * 3
+    assert visible(tmp_path / "out") == visible(root / "out")
+    for name in sorted(visible(root / "out")):
+        if name.endswith(".mp3"):
+            assert (tmp_path / "out" / name).read_bytes() == (root / "out" / name).read_bytes(), name
 
 
 @pytest.mark.parametrize("make, message", [
