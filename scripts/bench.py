@@ -39,7 +39,10 @@ collection inside them, their wall time, and the rendering each one causes.
 
 batch (--batch, on its own): 6 synthetic episodes of about 2 minutes, as 6
 sequential `episode render` calls, as one `episode batch --workers 2`, and as
-the same batch on Ray started on this machine, each with an empty clip cache.
+the same batch on Ray started on this machine (its start and stop included), each
+with an empty clip cache; then the batch joining a Ray already running here
+(`ray start --head`, not timed) with --ray-address, to part Ray's start and stop
+from its cost per task.
 
 parse (only with --parse, and then alone): a transcript of about 10 MB in
 each input format (plain text, Markdown, a web page, Otter, Rev and Descript
@@ -54,6 +57,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import statistics
@@ -483,8 +487,9 @@ def batch_bench(tmp: Path, episodes: int, minutes: float) -> None:
         timings[executor] = time.perf_counter() - start
         if proc.returncode != 0:
             raise SystemExit(f"episode batch --executor {executor} failed: {proc.stderr.strip().splitlines()[-1:]}")
-    same = all((tmp / "show-local" / f"{t.stem}.mp3").read_bytes() == (tmp / "show-ray" / f"{t.stem}.mp3").read_bytes()
-               for t in transcripts)
+    timings["joined"] = _batch_on_running_ray(src, tmp)
+    same = all((tmp / "show-local" / f"{t.stem}.mp3").read_bytes() == (tmp / f"show-{ex}" / f"{t.stem}.mp3").read_bytes()
+               for t in transcripts for ex in ("ray", "joined"))
     audio_s = sum(float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
                                         str(tmp / "show-local" / f"{t.stem}.mp3")], capture_output=True,
                                        text=True).stdout) for t in transcripts)
@@ -493,7 +498,42 @@ def batch_bench(tmp: Path, episodes: int, minutes: float) -> None:
     print(f"{f'{episodes} sequential episode render calls':<40}{sequential:>10.2f}{1.0:>8.2f}{'':>8}")
     print(f"{'episode batch, 2 local workers':<40}{local:>10.2f}{local / sequential:>8.2f}{'<= 0.65':>8}")
     print(f"{'episode batch, Ray on this machine':<40}{ray:>10.2f}{ray / local:>8.2f}{'<= 1.15':>8}  (vs local)")
+    joined = timings["joined"]
+    print(f"{'  the same, joining a running Ray':<40}{joined:>10.2f}{joined / local:>8.2f}{'':>8}  (vs local)")
     print(f"audio: {episodes} episodes, {audio_s / 60:.1f} min in all; Ray's MP3s identical to local's: {same}")
+
+
+def _batch_on_running_ray(src: Path, tmp: Path) -> float:
+    """Seconds of the batch joining a one-node Ray started beforehand with `ray start --head`."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "episode-bench", "RAY_USAGE_STATS_ENABLED": "0"}
+    log = tmp / "ray-head.log"
+    with log.open("w") as out:
+        head = subprocess.Popen([str(EPISODE_BIN.with_name("ray")), "start", "--head", "--block", f"--port={port}",
+                                 "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
+                                 f"--object-store-memory={256 * 1024 * 1024}"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while "Ray runtime started" not in log.read_text(errors="replace"):
+            if head.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("ray start --head failed: " + log.read_text(errors="replace")[-500:])
+            time.sleep(0.2)
+        start = time.perf_counter()
+        proc = subprocess.run([str(EPISODE_BIN), "batch", str(src), "-o", str(tmp / "show-joined"), "--workers", "2",
+                               "--executor", "ray", "--ray-address", f"127.0.0.1:{port}",
+                               "--cache-dir", str(tmp / "cache-joined")], env=env, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+    finally:
+        head.terminate()
+        head.wait(timeout=60)
+    if proc.returncode != 0:
+        raise SystemExit(f"episode batch --ray-address failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return seconds
 
 
 PARSE_BYTES = 10_000_000
