@@ -177,6 +177,8 @@ BAD_FILES = [
     ("hours.srt", "1\n00:00:01,000 --> 00:61:02,000\nHOST: Hi.\n",
      "line 2: broken cue timing '00:00:01,000 --> 00:61:02,000' (expected HH:MM:SS,mmm --> HH:MM:SS,mmm)"),
     ("untimed.srt", "1\n00:00:01,000 --> 00:00:02,000\nHOST: Hi.\n\n2\nGUEST: Hello.\n", "line 5: cue 2 has no timing line"),
+    ("mixed.srt", "1\n00:00:01,900 --> 00:00:01.500\nHOST: Hi.\n\n2\n00:00:02,000 --> 00:00:03,000\nHOST: Bye.\n",
+     "line 2: cue ends before it starts: '00:00:01,900 --> 00:00:01.500'"),
     ("chapters.json", '{"version": "1.2.0", "chapters": [{"startTime": 0, "title": "Intro"}]}\n',
      'line 1: JSON that is not a Podcasting 2.0 transcript: no "segments" list (it looks like a chapters file)'),
     ("comma.json", '{\n  "segments": [\n    {"speaker": "A", "body": "Hi."}\n    {"speaker": "B"}\n  ]\n}\n',
@@ -189,6 +191,12 @@ BAD_FILES = [
     ("front.md", "---\ntitle: [unclosed\n---\n\nA: Hi.\n",
      "line 2: front matter is not valid YAML: expected ',' or ']', but got '<stream end>'"),
 ]
+
+
+def test_srt_times_may_mix_comma_and_point():
+    """SRT readers take "," or "." before the milliseconds, stamp by stamp; "," sorts before "." as text."""
+    text = "1\n00:00:01.500 --> 00:00:01,900\nHOST: Hi.\n\n2\n00:00:02,000 --> 00:00:03.000\nHOST: Bye.\n"
+    assert [t.text for t in parse_transcript(text, source="mixed.srt").turns] == ["Hi. Bye."]
 
 
 @pytest.mark.parametrize("name, content, message", BAD_FILES, ids=[b[0] for b in BAD_FILES])

@@ -89,7 +89,7 @@ def _plain_run(run: re.Match[str], lines: list[str]) -> str | None:
     here, not a Python loop over the cues: that loop cost as much as the pattern.)"""
     step = 4 if run.group("number") is not None else 3  # [number,] timing, text, blank
     timings, texts = lines[step - 3::step], lines[step - 2::step]
-    stamps = " --> ".join(timings).split(" --> ")  # begin, end, begin, end...
+    stamps = " --> ".join(timings).replace(",", ".").split(" --> ")  # begin, end, begin, end...
     if any(map(operator.lt, stamps[1::2], stamps[::2])):  # earlier(), for stamps of one shape
         return None
     joined = " ".join(texts)
@@ -129,7 +129,8 @@ def joined(lines: list[str]) -> str:
 
 def earlier(begin: str, end: str) -> bool:
     """Does timestamp *end* come before *begin*?  ("00:01:02,500", "1:02.5"...)"""
-    if len(begin) == len(end) and begin.find(":") == end.find(":"):
+    # (SRT allows "," or "." before the milliseconds, and "," sorts first)
+    if len(begin) == len(end) and begin.find(":") == end.find(":") and ("," in begin) == ("," in end):
         return end < begin  # same shape, zero-padded: the strings compare as the times do
     return _ms(end) < _ms(begin)
 
