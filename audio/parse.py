@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -45,9 +46,11 @@ def _not_after(words: set[str]) -> str:
 # an abbreviation, before a word that does not start in lower case.  The
 # pattern starts with the space, which re finds far faster than any of a set
 # of characters (a stop): splitting with it took split_sentences from 0.15
-# to 0.07 s of CPU on a 10 MB transcript.  Three closers or more after a
-# stop, or a non-ASCII letter after it (str.islower's business), are
-# captured, and such a paragraph is split by the loop in split_sentences.
+# to 0.07 s of CPU on a 10 MB transcript.  What the pattern cannot settle
+# alone is captured, and such a paragraph is split by the loop in
+# split_sentences: three closers or more before a space (after a stop or
+# not), and a non-ASCII character after a candidate space (str.islower's
+# business), as in 'He left. “Then'.
 _SENTENCE_SPACE_RE = re.compile(
     r" (?<=[.!?…\"'”’)\]] )"  # cheap first: most spaces do not follow a stop or a closer
     r"(?:(?<=[.!?…] )" + _not_after(_ABBREV) + r"|(?<=[.!?…][\"'”’)\]] )|(?<=[.!?…][\"'”’)\]]{2} )"
@@ -60,6 +63,8 @@ def _odd_ascii_spaces(text: str) -> bool:
     (Nine "in" tests: a third of the cost of isprintable, which said the same.)"""
     return ("\t" in text or "\n" in text or "\r" in text or "\x0b" in text or "\x0c" in text
             or "\x1c" in text or "\x1d" in text or "\x1e" in text or "\x1f" in text)
+
+
 _ENDS_SENTENCE_RE = re.compile(r"[.!?…][\"'”’)\]]*$")
 _EMPHASIS_RE = re.compile(r"(?<!\w)[*_]+|[*_]+(?!\w)")
 
@@ -262,6 +267,10 @@ def parse_transcript(text: str, *, speakers: tuple[Speaker, ...] | None = None,
                               narrator=narrator, chapter_titles=chapter_titles, intro_title=intro_title)
 
 
+_PAUSE_LOCK = threading.Lock()
+_pauses = 0  # parses running with the collector paused
+
+
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Hold off the cyclic garbage collector while a transcript is parsed.
@@ -271,16 +280,23 @@ def _collector_paused() -> Iterator[None]:
     ends and form no reference cycles, so the collector's repeated passes
     over them free nothing; they took 15-20% of the parse of the text
     formats (text: 0.84 -> 0.70 s CPU).  Reference counting frees memory
-    as usual meanwhile.
+    as usual meanwhile.  The collector is the process's, so parses on
+    several threads share one pause: the last to end turns it back on.
     """
-    if not gc.isenabled():  # the caller has its reasons: leave it off
-        yield
-        return
-    gc.disable()
+    global _pauses
+    with _PAUSE_LOCK:
+        ours = _pauses > 0 or gc.isenabled()  # off, and not by a parse: the caller has its reasons
+        if ours:
+            _pauses += 1
+            gc.disable()
     try:
         yield
     finally:
-        gc.enable()
+        if ours:
+            with _PAUSE_LOCK:
+                _pauses -= 1
+                if not _pauses:
+                    gc.enable()
 
 
 def _dropped_decisions(document: Document) -> list[Decision]:

@@ -120,3 +120,36 @@ def test_decode_text():
         decode_text(b"  \n ")
     with pytest.raises(InputError, match="looks binary"):
         decode_text(b"VOA\x00\x01\x02")
+
+
+def test_parsing_pauses_the_collector_and_gives_it_back():
+    import gc
+    import threading
+
+    from audio.parse import _collector_paused
+
+    assert gc.isenabled()
+    inside, leave = threading.Event(), threading.Event()
+
+    def other_parse():
+        with _collector_paused():
+            inside.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=other_parse)
+    with _collector_paused():  # a parse here begins first and ends first...
+        assert not gc.isenabled()
+        thread.start()
+        assert inside.wait(10)
+    assert not gc.isenabled()  # ...while the other one still runs paused
+    leave.set()
+    thread.join()
+    assert gc.isenabled()
+    parse_transcript("A: Hi?\nB: Hello.\n")
+    assert gc.isenabled()
+    gc.disable()  # the caller's own choice is left alone
+    try:
+        parse_transcript("A: Hi?\nB: Hello.\n")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
