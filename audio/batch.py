@@ -275,6 +275,15 @@ def run_batch(paths: Sequence[Path], options: BatchOptions,
         raise InputError(f"--workers must be at least 1, not {options.workers}")
     sources = find_sources(paths)
     ray = RayStarting(options.ray_address, options.workers) if options.executor == "ray" and sources else None
+    try:
+        return _render_show(sources, options, on_event, ray, start)
+    finally:
+        if ray is not None:  # also when the show, its cover or the lock refused the batch
+            ray.close()  # it has been shutting down while the show was written
+
+
+def _render_show(sources: list[Source], options: BatchOptions, on_event: Callable[[EpisodeRow], None] | None,
+                 ray: RayStarting | None, start: float) -> BatchReport:
     cat = _Catalogue(options, on_event)
     loaded: list[tuple[Source, Episode]] = []
     for source in sources:
@@ -285,6 +294,8 @@ def run_batch(paths: Sequence[Path], options: BatchOptions,
     show = _show(options, loaded)
     cover = (load_artwork(show.image) if show.image else generate_cover(show.title)) if show else None
     images = {src.slug: load_artwork(Path(ep.metadata.image)) for src, ep in loaded if ep.metadata.image}
+    if ray is not None:
+        ray.result()  # a cluster that cannot be joined stops the batch before it touches the show's folder
     with _locked(cat.out / STATE_DIR):
         shutil.rmtree(cat.work_dir, ignore_errors=True)  # what a killed run left half made
         _sweep(cat.out, {s.slug for s in sources})
@@ -311,8 +322,6 @@ def run_batch(paths: Sequence[Path], options: BatchOptions,
             interrupted, outer = _run_jobs(cat, jobs, keys, {s.slug: s for s, _ in loaded}, ray)
         written = _write_show(cat, show, cover, images, loaded) if show else ()
         shutil.rmtree(cat.work_dir, ignore_errors=True)
-    if ray is not None:
-        ray.close()  # it has been shutting down while the show was written
     order = [s.slug for s in sources]
     return BatchReport(out_dir=cat.out, show=show, rows=tuple(cat.rows[s] for s in order), interrupted=interrupted,
                        seconds=time.perf_counter() - start, warnings=tuple(show.warnings()) if show else (),

@@ -381,7 +381,7 @@ def batch(
     show: Annotated[Optional[Path], typer.Option("--show", help="Show manifest (TOML with a \\[show] table); default: inferred from the first episode's manifest.")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", help="Episodes rendered at once; default: one per core (local) or per Ray CPU.")] = None,
     executor: Annotated[str, typer.Option("--executor", help="local (a process pool) or ray (Ray tasks).")] = "local",
-    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Join this Ray cluster, HOST:PORT, or auto for the one `ray start` began here (default: start Ray for this batch).")] = None,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Join this Ray cluster: HOST:PORT, or auto for the one RAY_ADDRESS names or `ray start` began here (default: start Ray for this batch).")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Clip cache; with Ray, a folder every node shares.")] = None,
     verify: Annotated[bool, typer.Option("--verify", help="Check each episode with Whisper; the summary gives its WER.")] = False,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the batch report as JSON.")] = None,

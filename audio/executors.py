@@ -240,8 +240,14 @@ class _Ray:
                 "object_store_memory": 256 * 1024 * 1024}
             try:
                 ray.init(include_dashboard=False, configure_logging=False, log_to_driver=False, **kwargs)
+            except ValueError as exc:  # "HEAD" without its port, and the like
+                raise InputError(f"--ray-address {address}: {one_line(exc)}") from None
+            except ray.exceptions.AuthenticationError as exc:  # says itself what to do
+                raise InputError(f"cannot join the Ray cluster at {address}: {one_line(exc)}") from None
             except ConnectionError as exc:
-                raise InputError(f"cannot join the Ray cluster at {address}: {one_line(exc)}{_AUTH_HINT}") from None
+                # "auto" with no cluster running is no matter of tokens
+                hint = _AUTH_HINT if address != "auto" else ""
+                raise InputError(f"cannot join the Ray cluster at {address}: {one_line(exc)}{hint}") from None
         self.remote = ray.remote(run_job)
 
     def cpus(self) -> int:

@@ -60,6 +60,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -529,8 +530,12 @@ def _batch_on_running_ray(src: Path, tmp: Path) -> float:
                                "--cache-dir", str(tmp / "cache-joined")], env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - start
     finally:
-        head.terminate()
-        head.wait(timeout=60)
+        head.terminate()  # `ray start --block` stops every process of the cluster on SIGTERM
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
     if proc.returncode != 0:
         raise SystemExit(f"episode batch --ray-address failed: {proc.stderr.strip().splitlines()[-1:]}")
     return seconds

@@ -429,7 +429,12 @@ def test_ray_address_joins_a_running_cluster(catalogue, tmp_path):
         assert head.poll() is None  # the driver joined the cluster and left it running
     finally:
         head.terminate()  # `ray start --block` stops every process of the cluster on SIGTERM
-        head.wait(timeout=60)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+            raise
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert report["executor"] == "ray"
     assert [e["status"] for e in report["episodes"]] == ["rendered"] * 3
@@ -437,6 +442,25 @@ def test_ray_address_joins_a_running_cluster(catalogue, tmp_path):
     for name in sorted(visible(root / "out")):
         if name.endswith(".mp3"):
             assert (tmp_path / "out" / name).read_bytes() == (root / "out" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("address, env, message", [
+    ("HEAD", {}, "Error: --ray-address HEAD: Invalid address format: HEAD"),
+    # token authentication asked for, no token anywhere (HOME has no ~/.ray/auth_token)
+    ("127.0.0.1:9", {"RAY_AUTH_MODE": "token"},
+     "Error: cannot join the Ray cluster at 127.0.0.1:9: Token authentication is enabled but no authentication token "
+     "was found."),
+])
+def test_a_ray_cluster_that_cannot_be_joined_is_one_line_and_writes_nothing(tmp_path, address, env, message):
+    src = write_catalogue(tmp_path / "src")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    proc = subprocess.run([sys.executable, "-m", "audio.cli", "batch", str(src), "-o", str(tmp_path / "out"),
+                           "--executor", "ray", "--ray-address", address],
+                          cwd=ROOT, env={**clean, "PYTHONPATH": str(ROOT), "HOME": str(tmp_path), **env},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith(message), proc.stderr
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("make, message", [
