@@ -55,7 +55,9 @@ def check_artwork(data: bytes, source: str) -> Artwork:
             kind, (width, height), mode = image.format, image.size, image.mode
             image.load()  # a truncated file fails here, not in a podcast app
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ArtworkError(f"{source}: not a readable image ({str(exc).splitlines()[0] or 'unknown format'})") from None
+        # Pillow's "cannot identify image file <_io.BytesIO object at 0x...>" says no more than this
+        lines = [] if isinstance(exc, UnidentifiedImageError) else str(exc).strip().splitlines()
+        raise ArtworkError(f"{source}: not a readable image ({lines[0] if lines else 'unknown format'})") from None
     if kind not in _FORMATS:
         raise ArtworkError(f"{source}: cover art must be JPEG or PNG, not {kind}")
     if width != height:

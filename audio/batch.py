@@ -37,10 +37,11 @@ from .episode import Episode, load_episode
 from .errors import EpisodeError, InputError, OutputError
 from .executors import EXECUTORS, Job, Outcome, RayStarting, execute, one_line, plan_workers, stage_folder
 from .feed import FeedItem, build_feed
+from .formats import EXTENSIONS
 from .manifest import manifest_beside
 from .publish import FORMATS, write_atomic
 from .render import RenderOptions
-from .show import FEED_NAME, SHOW_PAGE, Show, load_show, show_from_dict, show_from_episode
+from .show import FEED_NAME, SHOW_PAGE, Show, load_show, show_from_episode, with_base_url
 from .showpage import show_page_html
 from .speak import engines_fingerprint
 
@@ -48,7 +49,9 @@ log = logging.getLogger(__name__)
 
 STATE_DIR = ".episode-batch"
 BATCH_FORMAT = 1  # bump when what a render writes changes: every episode is rendered again
-TRANSCRIPT_SUFFIXES = (".txt",)
+# A folder's transcripts: every extension a transcript format has, but JSON, which is also what
+# episodes' chapters and transcripts are written as.
+TRANSCRIPT_SUFFIXES = tuple(ext for ext in EXTENSIONS if ext != ".json")
 _RESERVED = {"index", "feed", "cover"}  # slugs whose files would be the show's own
 _ITEM_FIELDS = {f.name for f in fields(FeedItem)}
 EPISODE_FORMATS = tuple(f for f in FORMATS if f != "feed")  # the show has one feed, written by the driver
@@ -123,14 +126,14 @@ def slugify(stem: str) -> str:
 
 
 def find_sources(paths: Sequence[Path]) -> list[Source]:
-    """Transcripts named or found in folders (``*.txt``, sorted), each with its manifest if beside it."""
+    """Transcripts named or found in folders (TRANSCRIPT_SUFFIXES, sorted), each with its manifest if beside it."""
     found: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
             inside = sorted(p for p in path.iterdir()
                             if p.is_file() and p.suffix.lower() in TRANSCRIPT_SUFFIXES and not p.name.startswith("."))
             if not inside:
-                raise InputError(f"{path}: no transcripts (*.txt) in this folder")
+                raise InputError(f"{path}: no transcripts ({', '.join('*' + e for e in TRANSCRIPT_SUFFIXES)}) in this folder")
             found.extend(inside)
         elif path.is_file():
             found.append(path)
@@ -204,7 +207,10 @@ class _Catalogue:
                 if outcome.blobs is not None:
                     write_atomic(self.out / name, outcome.blobs[name])
                 else:
-                    os.replace(Path(outcome.work_dir) / name, self.out / name)
+                    try:
+                        os.replace(Path(outcome.work_dir) / name, self.out / name)
+                    except OSError as exc:
+                        raise OutputError(f"cannot write {self.out / name}: {exc.strerror or exc}") from None
             state = {"key": key, "files": list(outcome.files), "item": asdict(outcome.item),
                      "duration_ms": outcome.duration_ms}
         else:
@@ -261,7 +267,7 @@ def _show(options: BatchOptions, loaded: list[tuple[Source, Episode]]) -> Show |
     else:
         return None
     if options.base_url:
-        show = show_from_dict({"base_url": options.base_url}, source="--base-url", folder=Path("."), defaults=show)
+        show = with_base_url(show, options.base_url)
     return show
 
 
@@ -341,7 +347,7 @@ def _run_jobs(cat: _Catalogue, jobs: list[Job], keys: dict[str, str], sources: d
               ray: RayStarting | None = None) -> tuple[bool, int]:
     """Run the jobs on the chosen executor, committing each as it finishes; (interrupted?, workers)."""
     options = cat.options
-    pool, outer, inner = plan_workers(options.executor, options.workers, len(jobs), options.ray_address, ray)
+    pool, outer, inner = plan_workers(options.executor, options.workers, len(jobs), ray)
     local = options.executor == "local"
     ready = []
     for job in jobs:
@@ -349,10 +355,8 @@ def _run_jobs(cat: _Catalogue, jobs: list[Job], keys: dict[str, str], sources: d
         mp3 = cat.out / f"{job.slug}.mp3"
         if job.render:
             job = replace(job, work_dir=str(stage_folder(cat.work_dir, job.slug)) if local else None)
-        elif local:
-            job = replace(job, mp3_path=str(mp3))
         else:
-            job = replace(job, mp3_data=mp3.read_bytes())
+            job = replace(job, mp3_path=str(mp3))  # (Ray reads it when the job is handed out)
         ready.append(job)
         cat.set_row(EpisodeRow(job.slug, str(sources[job.slug].transcript), "queued"))
 

@@ -111,7 +111,7 @@ def render(
     from .publish import FORMATS, publish
     from .render import RenderOptions
     from .render import render as render_episode
-    from .show import show_from_episode
+    from .show import show_from_episode, with_base_url
 
     if id3v2 not in (3, 4):
         raise _fail(f"--id3v2 must be 3 or 4, not {id3v2}")
@@ -122,6 +122,8 @@ def render(
     episode = load_episode(transcript, manifest, voices=_parse_voices(voice), engine=engine)
     _warn(episode)
     show = show_from_episode(episode.metadata, manifest or manifest_beside(transcript))
+    if base_url:  # checked before the render, not after it
+        show = with_base_url(show, base_url)
     image = episode.metadata.image or show.image
     cover = load_artwork(Path(image)) if image else None
     options = RenderOptions(id3_version=id3v2, cache_dir=cache_dir, use_cache=not no_cache, cover=cover)
@@ -130,7 +132,7 @@ def render(
     typer.echo(f"Wrote {result.path} ({result.duration_ms / 1000:.1f} s, {len(result.chapters)} chapters, "
                f"{result.loudness.integrated_lufs:.1f} LUFS, {result.loudness.true_peak_dbtp:.1f} dBTP)")
     if formats:
-        written = publish(result, formats=formats, base_url=base_url, show=show, cover=cover)
+        written = publish(result, formats=formats, show=show, cover=cover)
         typer.echo(f"Wrote {len(written)} files beside it: {', '.join(p.name for p in written)}")
 
 
@@ -294,14 +296,20 @@ def verify(
         reference = reference_from_transcript(transcript, manifest, episode_file)
     elif manifest is not None:
         raise _fail("--manifest goes with --transcript")
+    samples = None
     if quality:  # said before Whisper runs, not after
         from .quality import require_dnsmos
+        from .transcribe import decode_16k
+        from .verify import reference_from_tags
 
         require_dnsmos()
+        if episode_file.is_file():  # (else verify says so) decoded and read once, for Whisper and DNSMOS both
+            reference = reference or reference_from_tags(episode_file)
+            samples = decode_16k(episode_file)
     thresholds = Thresholds(max_wer=max_wer, max_turn_wer=max_turn_wer, max_chapter_drift_ms=max_drift_ms,
                             max_word_median_ms=max_word_median_ms, max_word_p90_ms=max_word_p90_ms)
     report = run_verify(episode_file, reference, model=model, thresholds=thresholds,
-                        options=RecognitionOptions(beam_size=beam_size), words=words)
+                        options=RecognitionOptions(beam_size=beam_size), words=words, samples=samples)
     from .report import render_table
 
     judged = None
@@ -309,7 +317,7 @@ def verify(
         from .quality import measure_episode
         from .quality import render_table as quality_table
 
-        judged = measure_episode(episode_file, reference[0] if reference is not None else None)
+        judged = measure_episode(episode_file, reference[0], samples)
     typer.echo(render_table(report))
     if judged is not None:
         typer.echo("")

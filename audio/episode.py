@@ -14,8 +14,8 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .engines import ENGINES, canonical, parse_voice
-from .errors import InputError, VoiceError
+from .engines import canonical, parse_voice
+from .errors import InputError
 from .lexicon import spoken_text, word_offsets
 from .manifest import Manifest, Metadata, Speaker, load_manifest, manifest_beside
 from .formats import FoundMetadata
@@ -138,8 +138,6 @@ def load_episode(transcript: Path, manifest: Path | None = None, *,
         parsed = parse_transcript(text, source=str(transcript))
         man = _inferred_manifest(transcript, parsed.speakers, parsed.metadata)
     if engine is not None:
-        if engine not in ENGINES:
-            raise VoiceError(f"unknown speech engine {engine!r} (engines: {', '.join(ENGINES)})")
         man = replace(man, speakers=assign_default_voices(man.speakers, engine))
     if voices:
         man = man.with_voices(voices)

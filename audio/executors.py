@@ -222,8 +222,8 @@ _AUTH_HINT = " (a cluster with token authentication needs RAY_AUTH_MODE=token an
 
 
 class _Ray:
-    def __init__(self, address: str | None, workers: int | None, closer: Callable[[], None] | None = None) -> None:
-        self.closer = closer  # who shuts Ray down, when not this object
+    def __init__(self, address: str | None, workers: int | None, closer: Callable[[], None]) -> None:
+        self.closer = closer  # who shuts Ray down: RayStarting's thread, which started it
         try:
             import ray
         except ImportError:
@@ -258,6 +258,8 @@ class _Ray:
         self.ray.get([self.ray.remote(_import_render).options(num_cpus=1).remote() for _ in range(self.cpus())])
 
     def submit(self, job: Job):
+        if job.mp3_path is not None:  # verify only: the MP3 goes to whichever node runs the job, read no sooner
+            job = replace(job, mp3_path=None, mp3_data=Path(job.mp3_path).read_bytes())
         return self.remote.options(num_cpus=job.options.workers or 1, max_retries=0).remote(job)
 
     def wait(self, futures: list, timeout: float | None = None) -> list:
@@ -276,10 +278,7 @@ class _Ray:
                 self.ray.cancel(ref)
 
     def close(self) -> None:
-        if self.closer is not None:
-            self.closer()
-        else:
-            self.shutdown()
+        self.closer()
 
     def shutdown(self) -> None:
         if self.started:
@@ -349,11 +348,10 @@ def split_cores(cores: int, workers: int | None, jobs: int) -> tuple[int, int]:
     return outer, max(1, cores // outer)
 
 
-def plan_workers(executor: str, workers: int | None, jobs: int, ray_address: str | None = None,
-                 ray: RayStarting | None = None):
-    """(pool, outer workers, inner workers per render) for *jobs* episodes."""
+def plan_workers(executor: str, workers: int | None, jobs: int, ray: RayStarting | None = None):
+    """(pool, outer workers, inner workers per render) for *jobs* episodes; *ray* is started for "ray"."""
     if executor == "ray":
-        pool = ray.result() if ray is not None else _Ray(ray_address, workers)
+        pool = ray.result()
         return (pool, *split_cores(pool.cpus(), workers, jobs))
     outer, inner = split_cores(os.cpu_count() or 1, workers, jobs)
     return _Local(outer), outer, inner

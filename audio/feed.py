@@ -56,7 +56,8 @@ def _pc(tag: str) -> str:
     return f"{{{PODCAST_NS}}}{tag}"
 
 
-def _duration(ms: int) -> str:
+def duration_hms(ms: int) -> str:
+    """HH:MM:SS, rounded to the second (itunes:duration)."""
     seconds = round(ms / 1000)
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
@@ -135,7 +136,7 @@ def _add_item(channel: ET.Element, show: Show, item: FeedItem, cover_name: str) 
     _add(el, "enclosure", url=show.url(item.mp3_name), length=str(item.mp3_bytes), type="audio/mpeg")
     _add(el, _it("title"), item.title)
     _add(el, _it("author"), item.author or show.author or show.title)
-    _add(el, _it("duration"), _duration(item.duration_ms))
+    _add(el, _it("duration"), duration_hms(item.duration_ms))
     if item.number is not None:
         _add(el, _it("episode"), str(item.number))
     _add(el, _it("episodeType"), "full")

@@ -248,7 +248,11 @@ def manifest_from_dict(data: dict[str, Any], *, source: str = "manifest") -> Man
     except ValueError as exc:
         raise ManifestError(f"{source}: [chapter_titles] keys are chapter numbers from 1") from exc
 
-    date = episode.get("date", _dt.date.today().isoformat())
+    date = str(episode.get("date", _dt.date.today().isoformat()))
+    try:  # the feed's pubDate, the show's order and <time> all read it as a day
+        _dt.date.fromisoformat(date[:10])
+    except ValueError:
+        raise ManifestError(f"{source}: [episode] date {date!r} is not a date: write it as YYYY-MM-DD") from None
     number = episode.get("number")
     if number is not None and number < 1:
         raise ManifestError(f"{source}: [episode] number {number} is not a positive episode number")

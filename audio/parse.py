@@ -22,7 +22,7 @@ from .errors import InputError, ParseError
 from .formats import Document, FoundMetadata, read_document
 from .formats.base import Label, Paragraph
 from .manifest import Speaker
-from .speakers import choose_host, infer_speakers, introduces_show
+from .speakers import asks, choose_host, infer_speakers, introduces_show
 
 MAX_CHAPTER_TITLE_CHARS = 50  # longer titles broke chapters in Apple Podcasts
 NO_LABELS_WARNING = "no speaker labels found: the whole transcript is read as narration in one voice"
@@ -215,10 +215,6 @@ def _unmarked(prefix: str) -> str:
     return _EMPHASIS_RE.sub("", prefix) if "*" in prefix or "_" in prefix else prefix
 
 
-def _asks(sentences: tuple[str, ...]) -> bool:
-    return "?" in " ".join(sentences)  # faster than testing each sentence
-
-
 def _question_title(turn: Turn) -> str:
     asks = [s for s in turn.sentences if "?" in s[-3:]]
     full = next((s for s in asks if len(s.split(None, 2)) == 3), None)  # three words or more
@@ -234,7 +230,7 @@ def _chapters(turns: list[Turn], headings: dict[int, str], host_ids: set[str],
         starts += sorted((index, shorten_title(title)) for index, title in headings.items())
     else:
         host_turns = [t for t in turns if t.speaker_id in host_ids and not t.narration]
-        asking = {t.index for t in host_turns if _asks(t.sentences)} or {t.index for t in host_turns}
+        asking = {t.index for t in host_turns if asks(t.sentences)} or {t.index for t in host_turns}
         # the host's first turn, when it introduces the show, belongs with any cold open before it
         intro = next((t.index for t in host_turns[:1] if t.index < 8 and introduces_show(t.text)), None)
         for turn in turns:

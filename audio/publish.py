@@ -16,7 +16,6 @@ import os
 import string
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -46,8 +45,10 @@ def write_atomic(dest: Path, data: bytes | str) -> Path:
             fh.write(blob)
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):  # a full disk, a folder in the way
+            raise OutputError(f"cannot write {dest}: {exc.strerror or exc}") from None
         raise
     return dest
 
@@ -138,7 +139,7 @@ def feed_item(result, formats: Iterable[str] = FORMATS, *, page_name: str = SHOW
                     chapters_name=f"{stem}.chapters.json" if "chapters" in formats else "")
 
 
-def publish(result, *, formats: Iterable[str] = FORMATS, base_url: str = "", player_name: str = SHOW_PAGE,
+def publish(result, *, formats: Iterable[str] = FORMATS, player_name: str = SHOW_PAGE,
             show: Show | None = None, show_href: str = "", cover: Artwork | None = None) -> list[Path]:
     """Write the sidecar files for a finished render; return their paths.
 
@@ -177,8 +178,6 @@ def publish(result, *, formats: Iterable[str] = FORMATS, base_url: str = "", pla
         put(player_name, player_html(result, cues, words, show_href))
     if "feed" in formats:
         show = show or show_from_episode(result.episode.metadata)
-        if base_url:
-            show = replace(show, base_url=base_url.rstrip("/"))
         cover_name = f"{stem}.{cover.extension}" if cover else ""
         if cover:
             put(cover_name, cover.data)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import VerifyError
-from .pitch import PitchSettings, f0_track_hz
+from .pitch import median_f0_hz
 
 log = logging.getLogger(__name__)
 
@@ -154,20 +154,10 @@ def measure_samples(samples: np.ndarray, spans: Sequence[SpeakerSpan] | None, *,
     notes = []
     speakers = []
     if spans:
-        settings = PitchSettings()
-        track = f0_track_hz(samples, rate_hz, settings)
-        # A frame's time is its window's middle.
-        frame_ms = np.arange(len(track)) * settings.hop_ms + settings.window_ms / 2
-        order = list(dict.fromkeys(s.speaker for s in spans))
-        for name in order:
+        for name in dict.fromkeys(s.speaker for s in spans):
             own = [s for s in spans if s.speaker == name]
-            cut = [samples[s.start_ms * rate_hz // 1000:s.end_ms * rate_hz // 1000] for s in own]
-            joined = np.concatenate(cut) if cut else np.zeros(0, dtype=np.float32)
-            inside = np.zeros(len(track), dtype=bool)
-            for s in own:
-                inside |= (frame_ms >= s.start_ms) & (frame_ms < s.end_ms)
-            voiced = track[inside & ~np.isnan(track)]
-            f0 = float(np.median(voiced)) if len(voiced) >= 10 else None
+            joined = np.concatenate([samples[s.start_ms * rate_hz // 1000:s.end_ms * rate_hz // 1000] for s in own])
+            f0 = median_f0_hz(joined, rate_hz)
             speakers.append(SpeakerQuality(name, len(own), dnsmos_scores(joined, rate_hz, window_s),
                                            None if f0 is None else round(f0, 1)))
     else:
@@ -177,19 +167,20 @@ def measure_samples(samples: np.ndarray, spans: Sequence[SpeakerSpan] | None, *,
                          notes=tuple(notes))
 
 
-def measure(audio: Path, spans: Sequence[SpeakerSpan] | None = None) -> QualityReport:
-    """Decode *audio* at 16 kHz and measure it (see measure_samples)."""
+def measure(audio: Path, spans: Sequence[SpeakerSpan] | None = None,
+            samples: np.ndarray | None = None) -> QualityReport:
+    """Measure *audio* (see measure_samples): *samples* are it decoded at 16 kHz, when the caller has them."""
     from .encode import decode
 
     audio = Path(audio)
     if not audio.is_file():
         raise VerifyError(f"audio not found: {audio}")
-    require_dnsmos()
-    samples = decode(audio, SAMPLE_RATE_HZ)
+    if samples is None:
+        samples = decode(audio, SAMPLE_RATE_HZ)
     return measure_samples(samples, spans, audio=str(audio))
 
 
-def measure_episode(audio: Path, turns=None) -> QualityReport:
+def measure_episode(audio: Path, turns=None, samples: np.ndarray | None = None) -> QualityReport:
     """Measure a rendered episode, per speaker by its own tags' turns (or *turns*: verify.RefTurn)."""
     from .tag import mp3_duration_ms
     from .verify import reference_from_tags
@@ -198,7 +189,7 @@ def measure_episode(audio: Path, turns=None) -> QualityReport:
         turns, _ = reference_from_tags(audio)
     spans = spans_from_turns([t.speaker for t in turns], [t.expected_start_ms for t in turns],
                              mp3_duration_ms(audio))
-    return measure(audio, spans)
+    return measure(audio, spans, samples)
 
 
 def _cells(d: DnsmosScores | None) -> str:

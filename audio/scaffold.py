@@ -67,7 +67,8 @@ def manifest_text(episode: Episode) -> str:
     for s in man.speakers:
         out += ["", "[[speakers]]", _line("id", s.id), _line("name", s.name)]
         out.append(_line("labels", list(s.labels), "as written in the transcript"))
-        why = f"{host.message.rpartition(' (')[2].rstrip(')')}, line {host.line_no}" if host and s.role == "host" else ""
+        # "host: NAME (WHY)", and WHY may hold brackets of its own ("asks the most questions (2)")
+        why = f"{host.message.partition(' (')[2].removesuffix(')')}, line {host.line_no}" if host and s.role == "host" else ""
         out.append(_line("role", s.role, why))
         out.append(_line("voice", s.voice, "a default: see `episode voices`"))
         out.append('# gender = ""  # "female" or "male": default voices follow it; never guessed from a name')

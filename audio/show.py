@@ -124,6 +124,11 @@ def podcast_guid(feed_url: str) -> str:
 _KEYS: dict[str, type] = {f.name: (bool if f.name == "explicit" else str) for f in fields(Show)}
 
 
+def with_base_url(show: Show, url: str) -> Show:
+    """*show* published at *url* (``--base-url``), which is checked as the manifest's base_url is."""
+    return show_from_dict({"base_url": url}, source="--base-url", folder=Path("."), defaults=show)
+
+
 def show_from_dict(table: dict[str, Any], *, source: str, folder: Path, defaults: Show | None = None) -> Show:
     """Validate a `[show]` table; keys it leaves out come from *defaults*."""
     for key, value in table.items():

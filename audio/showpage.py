@@ -12,8 +12,7 @@ import string
 from collections.abc import Sequence
 from importlib import resources
 
-from .captions import timestamp
-from .feed import FeedItem, newest_first
+from .feed import FeedItem, duration_hms, newest_first
 from .show import FEED_NAME, Show
 
 
@@ -31,7 +30,7 @@ def _episode(item: FeedItem) -> str:
              else f'<a href="{esc(item.mp3_name)}">{esc(item.title)}</a>')
     description = f"<p>{esc(item.description)}</p>" if item.description else ""
     return (f'<li><h3>{title}</h3><p class="meta">{number}<time datetime="{esc(item.date[:10])}">'
-            f'{esc(item.date[:10])}</time> · <span title="{timestamp(item.duration_ms)[:8]}">'
+            f'{esc(item.date[:10])}</time> · <span title="{duration_hms(item.duration_ms)}">'
             f"{_duration(item.duration_ms)}</span></p>{description}</li>")
 
 

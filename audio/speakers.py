@@ -209,6 +209,11 @@ def introduces_show(text: str) -> bool:
     return bool(_INTRO_RE.search(text[:800]))
 
 
+def asks(sentences: Sequence[str]) -> bool:
+    """Does a turn ask a question?"""
+    return "?" in " ".join(sentences)  # faster than testing each sentence
+
+
 def choose_host(turns: Sequence[tuple[str, Sequence[str], int]],
                 speakers: Sequence[Speaker]) -> tuple[str, str, int]:
     """``(speaker id, why, line)`` of the host, from ``(speaker id, sentences, line)`` per labelled turn."""
@@ -218,7 +223,7 @@ def choose_host(turns: Sequence[tuple[str, Sequence[str], int]],
             return s.id, f"labelled {s.labels[0]!r}", first
     questions: Counter[str] = Counter()
     for sid, sentences, _ in turns:
-        if "?" in " ".join(sentences):  # faster than testing each sentence
+        if asks(sentences):
             questions[sid] += 1
     introducer = next(((sid, line) for sid, sentences, line in turns[:_INTRO_TURNS]
                        if introduces_show(" ".join(sentences))), None)

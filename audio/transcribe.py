@@ -155,9 +155,9 @@ def load_model(model: str, cpu_threads: int | None = None):
         raise VerifyError(f"cannot load Whisper model {model!r}: {exc}".splitlines()[0]) from None
 
 
-def recognise(audio: Path, model: str | None = None,
-              options: RecognitionOptions = RecognitionOptions()) -> Recognition:
-    """Transcribe *audio* with word timestamps."""
+def recognise(audio: Path, model: str | None = None, options: RecognitionOptions = RecognitionOptions(),
+              samples=None) -> Recognition:
+    """Transcribe *audio* with word timestamps; *samples* are it decoded (decode_16k), when the caller has them."""
     if not Path(audio).is_file():
         raise VerifyError(f"audio not found: {audio}")
     name = resolve_model(model)
@@ -171,9 +171,8 @@ def recognise(audio: Path, model: str | None = None,
     # gave a different transcript each run; batched gave 16%, the same every run.
     pipeline = BatchedInferencePipeline(whisper)
     try:
-        from faster_whisper import decode_audio
-
-        samples = decode_audio(str(audio), sampling_rate=SAMPLE_RATE_HZ)
+        if samples is None:
+            samples = decode_16k(audio)
         segments, info = pipeline.transcribe(
             samples, language=options.language, beam_size=options.beam_size,
             word_timestamps=True, batch_size=options.batch_size,
@@ -188,6 +187,13 @@ def recognise(audio: Path, model: str | None = None,
     if options.snap_to_onset_ms:
         words = snap_to_onsets(words, pauses_ms(samples, SAMPLE_RATE_HZ), options.snap_to_onset_ms)
     return Recognition(words=tuple(words), duration_ms=round(info.duration * 1000), model=model_label(model, name))
+
+
+def decode_16k(audio: Path):
+    """*audio* as Whisper hears it: 16 kHz mono float32 (PyAV, in this process)."""
+    from faster_whisper import decode_audio
+
+    return decode_audio(str(audio), sampling_rate=SAMPLE_RATE_HZ)
 
 
 def model_label(model: str | None, resolved: str) -> str:

@@ -336,11 +336,13 @@ def _judge_words(timing: WordTimingResult | None, t: Thresholds) -> list[str]:
 
 def verify(audio: Path, reference: tuple[list[RefTurn], list[RefChapter]] | None = None, *,
            model: str | None = None, thresholds: Thresholds = Thresholds(),
-           options: RecognitionOptions = RecognitionOptions(), words: Path | None = None) -> FidelityReport:
+           options: RecognitionOptions = RecognitionOptions(), words: Path | None = None,
+           samples=None) -> FidelityReport:
     """Transcribe *audio* and score it against *reference* (default: its own tags).
 
     *words* is the render's word timeline; by default ``STEM.words.json``
-    beside the audio, when there is one.
+    beside the audio, when there is one.  *samples* are the audio decoded
+    (transcribe.decode_16k), when the caller has them.
     """
     audio = Path(audio)
     if not audio.is_file():
@@ -349,6 +351,6 @@ def verify(audio: Path, reference: tuple[list[RefTurn], list[RefChapter]] | None
     if words is None and audio.with_suffix(".words.json").is_file():
         words = audio.with_suffix(".words.json")
     timeline = read_words(words) if words is not None else None  # a bad file fails before Whisper runs
-    heard = recognise(audio, model, options)
+    heard = recognise(audio, model, options, samples)
     timing = measure(timeline, heard, source=str(words)) if timeline is not None else None
     return evaluate(turns, chapters, heard, thresholds, audio=str(audio), word_timing=timing)

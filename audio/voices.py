@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from . import engines
-from .errors import VoiceError
+from .errors import EngineMissingError, VoiceError
 from .manifest import Speaker
 
 log = logging.getLogger(__name__)
@@ -54,25 +54,35 @@ def check_voice(voice: str) -> str:
     return voice
 
 
-def _usable(voice: str) -> bool:
+def _usable(voice: str, engine_asked: bool) -> bool:
     try:
         engines.check_voice(voice)
+    except EngineMissingError:
+        if engine_asked:  # `--engine X` without X installed: say what to install
+            raise
+        return False  # among all engines, a missing one just offers no voices
     except VoiceError:
         return False
     return True
 
 
 def candidates(engine: str | None = None) -> list[Candidate]:
-    """Default voices in the order they are given out (only those usable here)."""
+    """Default voices in the order they are given out (only those usable here).
+
+    With *engine* (``--engine``), an unknown engine or its missing package is an error.
+    """
     out: list[Candidate] = []
     names = [engine] if engine else [*engines.NEURAL, "pyttsx3"]
     for name in names:
         if name == "pyttsx3":
-            out += [c for c in PYTTSX3_DEFAULTS if _usable(c.voice)]
+            out += [c for c in PYTTSX3_DEFAULTS if _usable(c.voice, engine is not None)]
             continue
         try:
-            installed = [v for v in engines.engine(name).voices() if v.installed and _usable(v.name)]
-        except VoiceError:
+            installed = [v for v in engines.engine(name).voices()
+                         if v.installed and _usable(v.name, engine is not None)]
+        except EngineMissingError:
+            if engine is not None:
+                raise
             continue  # the engine's package is missing: its voices are not candidates
         for pitch in PITCH_STEPS_ST if engine else (0.0,):
             out += [Candidate(v.name, v.gender, pitch) for v in installed]
@@ -86,8 +96,11 @@ def assign_default_voices(speakers: tuple[Speaker, ...], engine: str | None = No
     ``voices.ENGINE`` from the manifest if it has one, else a default.
     """
     if engine is not None:
-        speakers = tuple(replace(s, voice=s.voice_for(engine) or "", pitch_st=s.pitch_st if s.voice_for(engine)
-                                 else 0.0) for s in speakers)
+        # a speaker's own pitch step goes with its own voice, where the engine takes one (pyttsx3 does not:
+        # two speakers on one espeak-ng voice must not count as distinct by a pitch never applied)
+        pitched = "pitch_st" in engines.engine(engine).SETTINGS
+        speakers = tuple(replace(s, voice=s.voice_for(engine) or "",
+                                 pitch_st=s.pitch_st if s.voice_for(engine) and pitched else 0.0) for s in speakers)
     pool = candidates(engine)
     taken = {(engines.canonical(s.voice), s.pitch_st) for s in speakers if s.voice}
     out: list[Speaker] = []

@@ -135,11 +135,8 @@ def bare_engines() -> float:
     return timed([sys.executable, "-c", BARE_ENGINES, json.dumps(jobs)])
 
 
-def fidelity(mp3: Path, tmp: Path) -> tuple[float, float, int]:
-    """Overall WER, the worst turn's WER and its number, from `episode verify --json`."""
-    report = tmp / "fidelity.json"
-    subprocess.run([str(EPISODE_BIN), "verify", str(mp3), "--json", str(report)], stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+def fidelity(report: Path) -> tuple[float, float, int]:
+    """Overall WER, the worst turn's WER and its number, from an `episode verify --json` report."""
     data = json.loads(report.read_text(encoding="utf-8"))
     worst = max(data["turns"], key=lambda t: t["score"]["wer"])
     return data["overall"]["wer"], worst["score"]["wer"], worst["index"] + 1
@@ -164,9 +161,10 @@ def bare_whisper(mp3: Path) -> float:
 
 
 def episode_verify(mp3: Path) -> float:
+    """Seconds of `episode verify`, whose report it leaves in MP3.fidelity.json (for fidelity())."""
     start = time.perf_counter()
-    proc = subprocess.run([str(EPISODE_BIN), "verify", str(mp3)], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
+    proc = subprocess.run([str(EPISODE_BIN), "verify", str(mp3), "--json", str(mp3.with_suffix(".fidelity.json"))],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if proc.returncode not in (0, 1):  # 1 is a failed check, still a complete run
         raise SystemExit(f"episode verify failed with exit code {proc.returncode}")
     return time.perf_counter() - start
@@ -609,8 +607,9 @@ def main() -> None:
         for _ in range(args.repeat):
             bare.append(bare_whisper(mp3))
             ver.append(episode_verify(mp3))
-        wer, worst, worst_turn = fidelity(mp3, tmp)
-        wer_p, worst_p, worst_turn_p = fidelity(tmp / "render-pyttsx3.mp3", tmp)
+        episode_verify(tmp / "render-pyttsx3.mp3")
+        wer, worst, worst_turn = fidelity(mp3.with_suffix(".fidelity.json"))
+        wer_p, worst_p, worst_turn_p = fidelity(tmp / "render-pyttsx3.fidelity.json")
         warm = {engine: warm_pair(tmp, engine) for engine in (None, "pyttsx3")}
         scale = []
         for minutes in [float(m) for m in args.scale.split(",") if m]:

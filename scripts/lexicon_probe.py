@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +56,7 @@ def main() -> None:
                 text = probe["carrier"].replace("{}", said(variant, probe["target"], engine))
                 jobs.append(SpeechJob(text, engines.canonical(s.voice), s.rate_wpm, s.word_gap_ms, s.speed,
                                       s.pitch_st))
-    print("voices: " + ", ".join(f"{s.id}={replace(jobs[0], voice=s.voice).spec.name}" for s in speakers))
+    print("voices: " + ", ".join(f"{s.id}={engines.canonical(s.voice)}" for s in speakers))
     with Synthesizer() as synth:  # a private clip folder, removed afterwards
         clips = iter(synth.synthesise(jobs))
         for probe in probes:

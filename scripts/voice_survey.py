@@ -50,7 +50,8 @@ sys.path.insert(0, str(ROOT))
 
 from audio import align  # noqa: E402
 from audio.transcribe import recognise  # noqa: E402
-from audio.voices import installed_voices  # noqa: E402
+from audio.engines import pyttsx3  # noqa: E402
+from audio.pitch import median_f0_hz  # noqa: E402
 
 RATE_WPM = 160  # the manifest's default rate_wpm
 WORD_GAP_MS = 40  # the manifest's default word_gap_ms; espeak-ng's -g counts 10 ms units
@@ -101,34 +102,15 @@ PASSAGES = {
 DEFAULT_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5")
 
 
-def variant_table() -> dict[str, tuple[str, str]]:
-    """Variant file name -> (age, gender) from ``espeak-ng --voices=variant``."""
-    out = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, check=True).stdout.decode()
-    table = {}
-    for line in out.splitlines()[1:]:
-        # Pty Language Age/Gender VoiceName File; a name may hold a space
-        # ("Mr serious"), so the file is everything after "!v/" up to the
-        # other-languages column
-        if "!v/" not in line:
-            continue
-        fields = line.split()
-        age, _, gender = fields[2].partition("/")
-        name = line.split("!v/", 1)[1].split("  ")[0].strip()
-        table[name] = (age, gender)
-    return table
+def variant_table() -> dict[str, str]:
+    """Variant file name -> gender letter, as the pyttsx3 engine lists them."""
+    return dict(pyttsx3.variants())
 
 
 @functools.cache
 def english_bases() -> dict[str, str]:
-    """espeak-ng's own English voices (not MBROLA) -> gender from ``espeak-ng --voices=en``."""
-    ids = {v.id for v in installed_voices() if v.id.startswith("gmw/en")}
-    out = subprocess.run(["espeak-ng", "--voices=en"], capture_output=True, check=True).stdout.decode()
-    genders = {}
-    for line in out.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) >= 5 and fields[4].lower() in ids:
-            genders[fields[4].lower()] = fields[2].partition("/")[2]
-    return dict(sorted(genders.items()))
+    """espeak-ng's own English voices (not MBROLA) -> gender letter."""
+    return dict(sorted((vid, g) for vid, _, _, g in pyttsx3._espeak_voices() if vid.startswith("gmw/en")))
 
 
 def speak(voice: str, text: str, path: Path) -> None:
@@ -139,16 +121,15 @@ def speak(voice: str, text: str, path: Path) -> None:
 
 
 def median_pitch_hz(path: Path) -> float | None:
-    """Median F0 over the voiced, loud frames (YIN; cheap, good enough to tell voices apart)."""
-    import librosa
+    """Median F0 of the voiced frames, as `episode verify --quality` measures a speaker."""
+    import wave
+
     import numpy as np
 
-    samples, rate = librosa.load(str(path), sr=16000)
-    f0 = librosa.yin(samples, fmin=50, fmax=500, sr=rate, frame_length=1024, hop_length=256)
-    rms = librosa.feature.rms(y=samples, frame_length=1024, hop_length=256)[0][:len(f0)]
-    loud = f0[:len(rms)][rms > 0.25 * np.median(rms[rms > 0])]
-    loud = loud[(loud > 55) & (loud < 480)]  # YIN's bounds mean "not found"
-    return round(float(np.median(loud)), 1) if len(loud) else None
+    with wave.open(str(path), "rb") as w:
+        rate, samples = w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    f0 = median_f0_hz(samples.astype(np.float32) / 32768, rate)
+    return None if f0 is None else round(f0, 1)
 
 
 def score(passage: str, heard_words) -> dict:
@@ -237,7 +218,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 entry = survey(key, Path(tmp))
             entry.update(base=base, variant=variant,
-                         gender=variants[variant][1] if variant else english_bases()[base])
+                         gender=variants[variant] if variant else english_bases()[base])
             results[key] = entry
             args.json.parent.mkdir(parents=True, exist_ok=True)
             partial = args.json.with_suffix(".tmp")

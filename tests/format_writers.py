@@ -1,6 +1,6 @@
 """Turns written out in each input format `episode` reads.
 
-The property tests (tests/test_formats_properties.py) write random turns
+The property tests (tests/test_robustness.py) write random turns
 this way and parse them back; scripts/bench.py writes 10 MB transcripts
 with them.  Each writer takes ``(speaker name, text)`` pairs.
 """

@@ -21,7 +21,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from audio.art import PALETTE, TEXT_RGB, THUMBNAIL_PX, _fit
-from audio.batch import STATE_DIR, BatchOptions, run_batch
+from audio.batch import STATE_DIR, BatchOptions, find_sources, run_batch
 from audio.cli import app
 from audio.executors import split_cores
 from audio.show import podcast_guid
@@ -185,10 +185,12 @@ def test_feed_elements_apple_and_podcast_index_require(catalogue):
     assert channel.findtext("image/url") == f"{BASE_URL}/cover.jpg"
     for item in channel.findall("item"):
         slug = item.find("enclosure").get("url").rsplit("/", 1)[1][:-4]
-        transcripts = {t.get("type"): t for t in item.findall("podcast:transcript", NS)}
-        assert set(transcripts) == {"text/vtt", "application/x-subrip", "application/json"}
-        assert transcripts["text/vtt"].get("url") == f"{BASE_URL}/{slug}.vtt"
-        assert transcripts["text/vtt"].get("rel") == "captions"
+        transcripts = item.findall("podcast:transcript", NS)
+        assert sorted((t.get("type"), t.get("url")) for t in transcripts) == sorted([
+            ("text/vtt", f"{BASE_URL}/{slug}.vtt"), ("application/x-subrip", f"{BASE_URL}/{slug}.srt"),
+            ("application/json", f"{BASE_URL}/{slug}.transcript.json"),
+            ("application/json", f"{BASE_URL}/{slug}.words.json")])
+        assert [t.get("rel") for t in transcripts if t.get("type") == "text/vtt"] == ["captions"]
         assert item.find("guid").get("isPermaLink") == "false"
         assert item.findtext("itunes:explicit", namespaces=NS) == "false"
 
@@ -387,6 +389,17 @@ def test_ray_on_this_machine_makes_the_same_audio(catalogue, tmp_path, monkeypat
     assert visible(tmp_path / "ray") == visible(root / "out")
     for name in sorted(visible(root / "out")):
         assert (tmp_path / "ray" / name).read_bytes() == (root / "out" / name).read_bytes(), name
+
+
+def test_a_folder_holds_transcripts_of_every_format_but_json(tmp_path):
+    for name in ("a-talk.md", "b-captions.srt", "c-chapters.json", "d-notes.txt", "e-zoom.vtt", ".hidden.txt"):
+        (tmp_path / name).write_text("x\n", encoding="utf-8")
+    assert [s.slug for s in find_sources([tmp_path])] == ["a-talk", "b-captions", "d-notes", "e-zoom"]
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(app, ["batch", str(tmp_path / "empty"), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.output == (f"Error: {tmp_path / 'empty'}: no transcripts (*.vtt, *.webvtt, *.srt, *.md, *.markdown, "
+                             "*.mdown, *.txt) in this folder\n")
 
 
 def _free_port() -> int:

@@ -72,6 +72,13 @@ def test_render_small_transcript(tmp_path):
         "mini.words.json"]
 
 
+def test_render_refuses_a_bad_base_url_before_rendering(tmp_path):
+    result = run("render", SEED, "-o", tmp_path / "x.mp3", "--base-url", "notaurl")
+    assert result.exit_code == 2
+    assert result.output == "Error: --base-url [show]: base_url 'notaurl' is not an http(s) address\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_render_unknown_sidecar_format(tmp_path):
     result = run("render", SEED, "-o", tmp_path / "x.mp3", "--skip", "pdf")
     assert result.exit_code == 2

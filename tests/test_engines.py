@@ -193,8 +193,7 @@ def test_the_cache_keys_engine_voice_settings_and_model(tmp_path):
     same = piper.fingerprint(str(copy))
     with open(copy, "ab") as f:
         f.write(b"\0")
-    piper.fingerprint.cache_clear()
-    assert piper.fingerprint(str(copy)) != same
+    assert piper.fingerprint(str(copy)) != same  # in the same process: a model changed while it runs
 
 
 def test_a_re_render_speaks_only_what_changed_for_every_engine(tmp_path):
@@ -269,6 +268,18 @@ def test_engine_flag_gives_every_speaker_distinct_voices_of_that_engine():
         assert len({(engines.canonical(s.voice), s.pitch_st) for s in chosen}) == 3
 
 
+def test_a_pitch_step_an_engine_ignores_does_not_make_a_voice_distinct():
+    """pyttsx3 takes no pitch_st: its own voice with one and a default without it would sound the same."""
+    from audio.manifest import Speaker
+    from audio.voices import assign_default_voices
+
+    a = Speaker("a", "A", (), "", pitch_st=-3.0, voices=(("pyttsx3", "pyttsx3:gmw/en-us+m1"),))
+    b = Speaker("b", "B", (), "", gender="male")  # m1 is the first male default
+    chosen = assign_default_voices((a, b), "pyttsx3")
+    assert chosen[0].voice == "pyttsx3:gmw/en-us+m1" and chosen[0].pitch_st == 0.0
+    assert engines.canonical(chosen[1].voice) != "pyttsx3:gmw/en-us+m1"
+
+
 def test_the_seed_under_pyttsx3_keeps_todays_voices_and_lexicon():
     from .conftest import SEED
 
@@ -332,9 +343,11 @@ def test_a_missing_engine_package_says_what_to_install(earlier, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "piper" else real(name, *a))
     src, out = earlier
-    result = run("render", src, "-o", out, "--voice", f"guest={VOICES['piper']}")
-    assert (result.exit_code, result.output) == (2, "Error: the piper engine is not installed: pip install piper-tts\n")
-    assert out.read_bytes() == b"an earlier episode"
+    for flags in (["--voice", f"guest={VOICES['piper']}"], ["--engine", "piper"]):
+        result = run("render", src, "-o", out, *flags)
+        assert (result.exit_code, result.output) == (2, "Error: the piper engine is not installed: pip install "
+                                                        "piper-tts\n"), flags
+        assert out.read_bytes() == b"an earlier episode"
     assert issubclass(EngineMissingError, ImportError) and issubclass(EngineMissingError, VoiceError)
 
 

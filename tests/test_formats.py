@@ -13,7 +13,7 @@ import pytest
 
 from audio.episode import load_episode
 from audio.errors import ParseError
-from audio.formats import detect_format, read_document
+from audio.formats import detect_format
 from audio.parse import parse_transcript
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -191,6 +191,14 @@ BAD_FILES = [
     ("front.md", "---\ntitle: [unclosed\n---\n\nA: Hi.\n",
      "line 2: front matter is not valid YAML: expected ',' or ']', but got '<stream end>'"),
 ]
+
+
+def test_crlf_captions_are_known_by_content():
+    """Line ends are made one kind before the format is detected: most SRT files end lines in CRLF."""
+    text = "1\r\n00:00:01,000 --> 00:00:02,000\r\nANN: Hi.\r\n\r\n2\r\n00:00:02,500 --> 00:00:03,000\r\nBEN: Yo.\r\n"
+    parsed = parse_transcript(text, source="captions.txt")
+    assert parsed.format == "srt"
+    assert [t.text for t in parsed.turns] == ["Hi.", "Yo."]
 
 
 def test_srt_times_may_mix_comma_and_point():

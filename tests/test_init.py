@@ -64,6 +64,23 @@ def test_init_never_overwrites_without_force(page):
     assert dest.read_text(encoding="utf-8").startswith("# Episode manifest for web-page.txt")
 
 
+def test_init_says_why_the_host_is_the_host(tmp_path):
+    src = tmp_path / "talk.txt"
+    src.write_text("ANN: I think so.\nBEN: Why?\nANN: Because.\nBEN: Where, exactly?\nANN: Here.\n", encoding="utf-8")
+    assert run("init", src).exit_code == 0
+    assert 'role = "host"  # asks the most questions (2), line 2\n' in src.with_suffix(".toml").read_text("utf-8")
+
+
+def test_init_over_a_folder_is_one_line(tmp_path):
+    src = tmp_path / "talk.txt"
+    src.write_text("ANN: Hi?\nBEN: Hello.\n", encoding="utf-8")
+    (tmp_path / "talk.toml").mkdir()
+    result = run("init", src, "--force")
+    assert result.exit_code == 2
+    assert result.output == f"Error: cannot write {tmp_path / 'talk.toml'}: Is a directory\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["talk.toml", "talk.txt"]  # no temporary file left
+
+
 def test_init_of_a_transcript_without_labels(tmp_path):
     src = tmp_path / "plain.txt"
     shutil.copy(CORPUS / "no-labels.txt", src)

@@ -31,6 +31,8 @@ def test_seed_manifest_loads():
     ({"episode": {"title": "T", "narrator": "zz"}, "speakers": [{"id": "a", "voice": "v"}]},
      "narrator 'zz' is an unknown speaker (known: a)"),
     ({"episode": {}, "speakers": [{"id": "a", "voice": "v"}]}, "title is required"),
+    ({"episode": {"title": "T", "date": "March 2024"}, "speakers": [{"id": "a", "voice": "v"}]},
+     "[episode] date 'March 2024' is not a date: write it as YYYY-MM-DD"),
 ])
 def test_bad_manifests(data, message):
     with pytest.raises(ManifestError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):

@@ -172,9 +172,13 @@ def test_verify_reports_word_timing_and_fails_a_shifted_timeline(seed_render, se
                                f"90th percentile (limit {report.word_timing.p90_ms - 1} ms)",)
 
 
-def test_verify_reads_the_words_file_beside_the_audio(seed_render, tmp_path):
+def test_verify_reads_the_words_file_beside_the_audio(seed_render, tmp_path, monkeypatch):
     mp3 = shutil.copy(seed_render.path, tmp_path / "ep.mp3")
     (tmp_path / "ep.words.json").write_text('{"segments": [{"body": "x"}]}', encoding="utf-8")
+
+    def no_whisper(*args, **kwargs):
+        raise AssertionError("Whisper ran before the words file was refused")
+    monkeypatch.setattr("audio.verify.recognise", no_whisper)
     with pytest.raises(VerifyError, match=r"ep\.words\.json is not a transcript JSON with timed segments$"):
         verify(mp3)  # found beside it, and refused before Whisper runs
 

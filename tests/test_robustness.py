@@ -115,7 +115,7 @@ def test_any_caption_file_parses_or_raises_the_parse_error(lines, fmt, header):
     try:
         parsed = parse_transcript(text, format=fmt)
     except ParseError as exc:
-        assert re.match(r"transcript: line \d+: |transcript has |no speech", str(exc)), str(exc)
+        assert re.match(r"transcript: line \d+: |transcript has ", str(exc)), str(exc)
         return
     assert all(not re.search(r"-->|<v |\[MUSIC\]", s) for t in parsed.turns for s in t.sentences)
 

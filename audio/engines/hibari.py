@@ -106,8 +106,7 @@ def phonemes(word: str, ipa: str) -> str:
     return f"[{word}](/{to_misaki(word, ipa, _vocab())}/)"
 
 
-@functools.cache
-def fingerprint(voice_id: str) -> str:
+def fingerprint(voice_id: str) -> str:  # (not cached: file_sha256 sees a model file change)
     path = model_path(voice_id)
     if path is None:
         check(voice_id)
@@ -123,7 +122,6 @@ def fingerprint(voice_id: str) -> str:
 class _Voice:
     def __init__(self, voice_id: str, threads: int) -> None:
         import onnx
-        import onnxruntime
         from hibari import Hibari
 
         path = model_path(voice_id)
@@ -133,15 +131,11 @@ class _Voice:
         output = onnx.helper.ValueInfoProto()
         output.name = _DURATIONS
         model.graph.output.append(output)
-        options = onnxruntime.SessionOptions()
-        # One thread: the workers already run one per core, and a fixed thread
-        # count keeps the arithmetic (and so the clip) the same on every machine.
-        options.intra_op_num_threads = options.inter_op_num_threads = threads
-        options.log_severity_level = 3
-        # model= keeps Hibari from looking the voice up (and so from downloading)
-        self.tts = Hibari(voice=voice_id, model=str(path), threads=threads)
-        self.tts.sess = onnxruntime.InferenceSession(model.SerializeToString(), options,
-                                                     providers=["CPUExecutionProvider"])
+        # model= keeps Hibari from looking the voice up (and so from downloading); given the patched
+        # model's bytes, it makes the one session (onnxruntime takes a path or bytes).  *threads* is one:
+        # the workers already run one per core, and a fixed thread count keeps the arithmetic (and so
+        # the clip) the same on every machine.
+        self.tts = Hibari(voice=voice_id, model=model.SerializeToString(), threads=threads)
 
     def tokens(self, text: str):
         from hibari.g2p.normalize import normalize

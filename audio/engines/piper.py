@@ -102,8 +102,7 @@ def phonemes(word: str, ipa: str) -> str:
     return f"[[{to_espeak_ipa(ipa)}]]"
 
 
-@functools.cache
-def fingerprint(voice_id: str) -> str:
+def fingerprint(voice_id: str) -> str:  # (not cached: file_sha256 sees a model file change)
     model, config = model_paths(voice_id)
     return (f"v{VERSION}/piper-tts-{metadata.version('piper-tts')}/onnxruntime-{metadata.version('onnxruntime')}"
             f"/model-{file_sha256(model)[:16]}/config-{file_sha256(config)[:16]}")
@@ -139,6 +138,7 @@ def patched_model(model_path: Path) -> Path | bytes:
     if dest.is_file():
         return dest
     blob = _patch(model_path).SerializeToString()
+    tmp = None
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
@@ -147,6 +147,8 @@ def patched_model(model_path: Path) -> Path | bytes:
         os.replace(tmp, dest)  # another worker making the same file at once writes the same bytes
         return dest
     except OSError as exc:
+        if tmp is not None:  # a full disk leaves no part of the model behind
+            Path(tmp).unlink(missing_ok=True)
         logging.getLogger(__name__).warning("cannot keep the patched Piper model in %s (%s); patching in memory",
                                             dest.parent, exc.strerror)
         return blob

@@ -75,9 +75,11 @@ def variants() -> tuple[tuple[str, str], ...]:
     out = tools.run(["espeak-ng", "--voices=variant"], what="listing variants").stdout.decode()
     names = []
     for line in out.splitlines()[1:]:
+        # Pty Language Age/Gender VoiceName File; a file name may hold a
+        # space ("!v/Mr serious"), so it runs from "!v/" to two spaces or the end
         fields = line.split()
         if len(fields) >= 5 and fields[4].startswith("!v/"):
-            names.append((fields[4][3:], fields[2][-1:]))
+            names.append((line.split("!v/", 1)[1].split("  ")[0].strip(), fields[2][-1:]))
     return tuple(names)
 
 

@@ -15,12 +15,13 @@ import re
 
 from .base import Document, Dropped, FoundMetadata, Label, Paragraph
 
-__all__ = ["Document", "Dropped", "FoundMetadata", "Label", "Paragraph", "FORMATS", "detect_format",
+__all__ = ["Document", "Dropped", "FoundMetadata", "Label", "Paragraph", "EXTENSIONS", "FORMATS", "detect_format",
            "read_document"]
 
 FORMATS = ("text", "markdown", "webvtt", "srt", "podcast-json")
 _BY_EXTENSION = {".vtt": "webvtt", ".webvtt": "webvtt", ".srt": "srt", ".json": "podcast-json",
                  ".md": "markdown", ".markdown": "markdown", ".mdown": "markdown", ".txt": "text"}
+EXTENSIONS = tuple(_BY_EXTENSION)  # what a transcript's file name may end in
 _SNIFF_CHARS = 100_000  # detection reads the start only: a 10 MB file is recognised as fast as a small one
 _SRT_START_RE = re.compile(r"\s*\d+[ \t]*\n[^\n]*-->")
 _MARKDOWN_RE = re.compile(r"^(?:#{1,6}[ \t]+\S|\*\*[^*\n]{1,60}\*\*|__[^_\n]{1,60}__|\*[^*\s][^*\n]{0,60}:\*)"
@@ -50,7 +51,8 @@ def read_document(text: str, *, source: str = "transcript", format: str | None =
     """Read *text* (the file *source*) in *format*, or in the format detected."""
     # each reader is imported when a file needs it: a render of a text file
     # does not pay for compiling the caption readers' patterns
-    text = text.lstrip("\ufeff")
+    # one kind of line end before anything looks at the text: detection's patterns end lines in "\n"
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     fmt = format or detect_format(text, source)
     if fmt == "webvtt":
         from .webvtt import read_webvtt

@@ -86,10 +86,10 @@ _NOISE_WORDS = (r"inaudible|unintelligible|indistinct|crosstalk|cross-talk|overl
                 r"|applause|cheer(?:s|ing)|music(?: playing| plays| fades| ends)?|theme music|silence|pause"
                 r"|noise|background noise|static|beep|phone rings|foreign language|speaking foreign language"
                 r"|upbeat music|dramatic music|soft music")
-_TIME = r"(?:\d{1,2}:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?"
+TIMESTAMP = r"(?:\d{1,2}:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?"  # [H:]MM:SS[.mmm], as exports write it
 # One leading bracket, so that the regex engine skips to brackets instead
 # of trying the pattern at every character of a 10 MB transcript.
-_NOISE_RE = re.compile(rf"[\[(](?:(?:{_NOISE_WORDS})(?:[ ,:-]+{_TIME})?|{_TIME})[\])]", re.I)
+_NOISE_RE = re.compile(rf"[\[(](?:(?:{_NOISE_WORDS})(?:[ ,:-]+{TIMESTAMP})?|{TIMESTAMP})[\])]", re.I)
 _MUSIC_RE = re.compile(r"♪[^♪\n]*♪|♪")
 
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import re
 
+from .base import TIMESTAMP
 from .labels import looks_like_name
 
-_TS = r"(?:\d{1,2}:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?"
-_OTTER_RE = re.compile(rf"^(?P<name>[^\s\d(\[][^\n]{{0,60}}?)(?:[ \t]{{2,}}|\t| )(?P<ts>{_TS})$")
-_REV_RE = re.compile(rf"^(?P<name>[^()\[\]\n]{{1,60}}?)\s*\((?P<ts>{_TS})\)\s*:?\s*(?P<rest>.*)$", re.S)
-_TS_FIRST_RE = re.compile(rf"^\[?(?P<ts>{_TS})\]?\s+(?P<name>[^:\n]{{1,60}}?)\s*:\s*(?P<rest>.*)$", re.S)
-_TS_AFTER_RE = re.compile(rf"^(?P<name>[^\[\]\n:]{{1,60}}?)\s*\[(?P<ts>{_TS})\]\s*:?\s*(?P<rest>.*)$", re.S)
-_TS_ONLY_RE = re.compile(rf"^[\[(]?{_TS}(?:\s*-->?\s*{_TS})?[\])]?$")
+_OTTER_RE = re.compile(rf"^(?P<name>[^\s\d(\[][^\n]{{0,60}}?)(?:[ \t]{{2,}}|\t| )(?P<ts>{TIMESTAMP})$")
+_REV_RE = re.compile(rf"^(?P<name>[^()\[\]\n]{{1,60}}?)\s*\((?P<ts>{TIMESTAMP})\)\s*:?\s*(?P<rest>.*)$", re.S)
+_TS_FIRST_RE = re.compile(rf"^\[?(?P<ts>{TIMESTAMP})\]?\s+(?P<name>[^:\n]{{1,60}}?)\s*:\s*(?P<rest>.*)$", re.S)
+_TS_AFTER_RE = re.compile(rf"^(?P<name>[^\[\]\n:]{{1,60}}?)\s*\[(?P<ts>{TIMESTAMP})\]\s*:?\s*(?P<rest>.*)$", re.S)
+_TS_ONLY_RE = re.compile(rf"^[\[(]?{TIMESTAMP}(?:\s*-->?\s*{TIMESTAMP})?[\])]?$")
 _EMPHASIS = "*_"
 
 

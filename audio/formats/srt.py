@@ -19,7 +19,7 @@ _TIMING_RE = re.compile(rf"^({_STAMP})[ \t]+-->[ \t]+({_STAMP})(?:[ \t].*)?$")
 _RUNS = plain_runs(r"[0-9]{2}:[0-5][0-9]:[0-5][0-9][,.][0-9]{3}")
 
 
-def _cues(text: str, source: str, dropped: list[Dropped]):
+def _cues(text: str, source: str):
     pending: tuple[int, list[str]] | None = None  # the cue read last, which a stray block may continue
     for line_no, lines in blocks(text, _RUNS):
         if isinstance(lines, str):  # plain cues, already checked (see blocks)
@@ -58,11 +58,10 @@ def _cues(text: str, source: str, dropped: list[Dropped]):
 
 
 def read_srt(text: str, *, source: str) -> Document:
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
     dropped: list[Dropped] = []
 
     def cues():
-        for line_no, lines in _cues(text, source, dropped):
+        for line_no, lines in _cues(text, source):
             cue = joined(lines)
             words = cue_text(cue)
             if words:

@@ -198,7 +198,7 @@ def _paragraphs(items: list[tuple], md: bool) -> list[Paragraph]:
 
 
 def read_text(text: str, *, source: str, md: bool) -> Document:
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = text.split("\n")  # line ends made "\n" by read_document
     dropped: list[Dropped] = []
     first, meta = markdown.front_matter(lines, source) if md else (0, FoundMetadata())
     if meta.date and webpage.date_of(meta.date) not in (None, meta.date):  # "March 3, 2024" in front matter

@@ -83,7 +83,6 @@ def _spans(text: str, text_line: int, dropped: list[Dropped]):
 
 
 def read_webvtt(text: str, *, source: str) -> Document:
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
     dropped: list[Dropped] = []
     paragraphs = merge_cues(_cues(text, source, dropped), label_of)
     first_line = text.split("\n", 1)[0]
