@@ -40,7 +40,8 @@ collection inside them, their wall time, and the rendering each one causes.
 batch (--batch, on its own): 6 synthetic episodes of about 2 minutes, as 6
 sequential `episode render` calls, as one `episode batch --workers 2`, and as
 the same batch on Ray started on this machine (its start and stop included), each
-with an empty clip cache; then the batch joining a Ray already running here
+with an empty clip cache, local and Ray interleaved --repeat times and their
+medians compared; then the batch joining a Ray already running here
 (`ray start --head`, not timed) with --ray-address, to part Ray's start and stop
 from its cost per task.
 
@@ -459,8 +460,13 @@ def player_bench(repeat: int) -> None:
           "slowest {:.2f} ms".format(*_spread(after)))
 
 
-def batch_bench(tmp: Path, episodes: int, minutes: float) -> None:
-    """6 sequential renders against one local batch of 2 workers, and that batch on Ray."""
+def batch_bench(tmp: Path, episodes: int, minutes: float, repeat: int = 1) -> None:
+    """6 sequential renders against one local batch of 2 workers, and that batch on Ray.
+
+    The local and Ray batches run *repeat* times each, interleaved (local
+    first, then Ray first, and so on) so that drift in this VM's speed hits
+    both alike; the ratios are of their medians.
+    """
     src = tmp / "catalogue"
     src.mkdir()
     names = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
@@ -477,27 +483,32 @@ def batch_bench(tmp: Path, episodes: int, minutes: float) -> None:
                         "--cache-dir", str(tmp / "cache-sequential")], check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
     sequential = time.perf_counter() - start
-    timings = {}
-    for executor in ("local", "ray"):
-        start = time.perf_counter()
-        proc = subprocess.run([str(EPISODE_BIN), "batch", str(src), "-o", str(tmp / f"show-{executor}"),
-                               "--workers", "2", "--executor", executor, "--cache-dir", str(tmp / f"cache-{executor}")],
-                              capture_output=True, text=True)
-        timings[executor] = time.perf_counter() - start
-        if proc.returncode != 0:
-            raise SystemExit(f"episode batch --executor {executor} failed: {proc.stderr.strip().splitlines()[-1:]}")
-    timings["joined"] = _batch_on_running_ray(src, tmp)
+    timings: dict[str, list[float]] = {"local": [], "ray": []}
+    for n in range(repeat):
+        for executor in ("local", "ray") if n % 2 == 0 else ("ray", "local"):
+            for stale in (tmp / f"show-{executor}", tmp / f"cache-{executor}"):
+                shutil.rmtree(stale, ignore_errors=True)  # every run starts with an empty clip cache
+            start = time.perf_counter()
+            proc = subprocess.run([str(EPISODE_BIN), "batch", str(src), "-o", str(tmp / f"show-{executor}"),
+                                   "--workers", "2", "--executor", executor,
+                                   "--cache-dir", str(tmp / f"cache-{executor}")], capture_output=True, text=True)
+            timings[executor].append(time.perf_counter() - start)
+            if proc.returncode != 0:
+                raise SystemExit(f"episode batch --executor {executor} failed: {proc.stderr.strip().splitlines()[-1:]}")
+    joined = _batch_on_running_ray(src, tmp)
     same = all((tmp / "show-local" / f"{t.stem}.mp3").read_bytes() == (tmp / f"show-{ex}" / f"{t.stem}.mp3").read_bytes()
                for t in transcripts for ex in ("ray", "joined"))
     audio_s = sum(float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
                                         str(tmp / "show-local" / f"{t.stem}.mp3")], capture_output=True,
                                        text=True).stdout) for t in transcripts)
-    local, ray = timings["local"], timings["ray"]
+    local, ray = statistics.median(timings["local"]), statistics.median(timings["ray"])
+    runs = {ex: ", ".join(f"{t:.2f}" for t in ts) for ex, ts in timings.items()}
     print(f"{'catalogue':<40}{'seconds':>10}{'ratio':>8}{'target':>8}")
     print(f"{f'{episodes} sequential episode render calls':<40}{sequential:>10.2f}{1.0:>8.2f}{'':>8}")
-    print(f"{'episode batch, 2 local workers':<40}{local:>10.2f}{local / sequential:>8.2f}{'<= 0.65':>8}")
-    print(f"{'episode batch, Ray on this machine':<40}{ray:>10.2f}{ray / local:>8.2f}{'<= 1.15':>8}  (vs local)")
-    joined = timings["joined"]
+    print(f"{'episode batch, 2 local workers':<40}{local:>10.2f}{local / sequential:>8.2f}{'<= 0.65':>8}"
+          f"  (runs: {runs['local']})")
+    print(f"{'episode batch, Ray on this machine':<40}{ray:>10.2f}{ray / local:>8.2f}{'<= 1.15':>8}  (vs local;"
+          f" runs: {runs['ray']}; pairs: {', '.join(f'{r / l:.2f}' for r, l in zip(timings['ray'], timings['local']))})")
     print(f"{'  the same, joining a running Ray':<40}{joined:>10.2f}{joined / local:>8.2f}{'':>8}  (vs local)")
     print(f"audio: {episodes} episodes, {audio_s / 60:.1f} min in all; Ray's MP3s identical to local's: {same}")
 
@@ -591,7 +602,7 @@ def main() -> None:
         return
     if args.batch:
         with tempfile.TemporaryDirectory(prefix="episode-bench-") as name:
-            batch_bench(Path(name), args.batch_episodes, args.batch_minutes)
+            batch_bench(Path(name), args.batch_episodes, args.batch_minutes, args.repeat)
         return
     with tempfile.TemporaryDirectory(prefix="episode-bench-") as name:
         tmp = Path(name)
