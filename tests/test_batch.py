@@ -379,13 +379,54 @@ def test_interrupted_batch_completes(tmp_path):
     assert len(feedparser.parse(str(out / "feed.xml")).entries) == len(slugs)
 
 
+def _descendants() -> dict[int, str]:
+    """This process's children and their children, pid: command line, from /proc."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, rest = stat.read_text().split(" (", 1)
+            parents.setdefault(int(rest.rsplit(") ", 1)[1].split()[1]), []).append(int(pid))
+        except (OSError, ValueError, IndexError):
+            continue  # a process that ended meanwhile
+    found, todo = {}, list(parents.get(os.getpid(), []))
+    while todo:
+        pid = todo.pop()
+        todo.extend(parents.get(pid, []))
+        try:
+            found[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+    return found
+
+
+def _environ(pid: int) -> dict[str, str]:
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace").split("\0")
+    return dict(p.split("=", 1) for p in pairs if "=" in p)
+
+
 def test_ray_on_this_machine_makes_the_same_audio(catalogue, tmp_path, monkeypatch):
     root, options, _ = catalogue
     # A Ray of the batch's own, even when the environment names a cluster (here a dead one)
     monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{_free_port()}")
+    monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)
+    during: dict[int, str] = {}
+    raylet_env: dict[str, str] = {}
+
+    def seen(row) -> None:
+        if row.status == "rendering" and not during:
+            during.update(_descendants())
+            raylet_env.update(_environ(next(pid for pid, cmd in during.items() if "raylet" in cmd)))
+
     report = run_batch([root / "src"], BatchOptions(out_dir=tmp_path / "ray", show=root / "show.toml",
-                                                     executor="ray", workers=2, cache_dir=options.cache_dir))
+                                                     executor="ray", workers=2, cache_dir=options.cache_dir), seen)
     assert [r.status for r in report.rows] == ["rendered"] * 3 and report.executor == "ray"
+    # While it renders, its Ray runs without the autoscaler and log monitors (one node,
+    # no worker logs read), which also slowed its shutdown by a second; after, nothing is left.
+    assert any("gcs_server" in cmd for cmd in during.values())
+    assert not [cmd for cmd in during.values() if "monitor.py" in cmd]
+    assert raylet_env["RAY_USAGE_STATS_ENABLED"] == "0"  # offline: it reports nothing to ray.io
+    assert "RAY_USAGE_STATS_ENABLED" not in os.environ  # (set for Ray's processes, not left in ours)
+    assert not [cmd for cmd in _descendants().values() if "ray" in cmd]
     assert visible(tmp_path / "ray") == visible(root / "out")
     for name in sorted(visible(root / "out")):
         assert (tmp_path / "ray" / name).read_bytes() == (root / "out" / name).read_bytes(), name
@@ -522,13 +563,13 @@ def test_two_transcripts_with_one_slug_are_refused(tmp_path):
 
 
 def test_a_worker_keeps_one_synthesizer_for_every_episode(tmp_path, clip_cache):
-    from audio import executors
     from audio.episode import load_episode
     from audio.executors import Job, run_job
+    from audio.executors import job as executor_job
     from audio.render import RenderOptions
 
     src = write_catalogue(tmp_path / "src", {k: EPISODES[k] for k in ("opening-night", "third-wave")})
-    synth = executors._synthesizer(clip_cache, 1)
+    synth = executor_job._synthesizer(clip_cache, 1)
     for slug in ("opening-night", "third-wave"):
         episode = load_episode(src / f"{slug}.txt")
         job = Job(slug=slug, episode=episode, options=RenderOptions(cache_dir=clip_cache, workers=1),
@@ -536,7 +577,7 @@ def test_a_worker_keeps_one_synthesizer_for_every_episode(tmp_path, clip_cache):
         outcome = run_job(job)
         assert outcome.ok and outcome.files == (f"{slug}.mp3", f"{slug}.vtt")
         # The worker's one synthesizer spoke this episode: its stats are this episode's sentences.
-        assert executors._synthesizer(clip_cache, 1) is synth
+        assert executor_job._synthesizer(clip_cache, 1) is synth
         assert synth.stats.synthesised + synth.stats.from_cache == len(episode.speech_jobs())
 
 
