@@ -40,7 +40,7 @@ collection inside them, their wall time, and the rendering each one causes.
 batch (--batch, on its own): 6 synthetic episodes of about 2 minutes, as 6
 sequential `episode render` calls, as one `episode batch --workers 2`, and as
 the same batch on Ray started on this machine (its start and stop included), each
-with an empty clip cache, local and Ray interleaved --repeat times and their
+with an empty clip cache, the three interleaved --repeat times and their
 medians compared; then the batch joining a Ray already running here
 (`ray start --head`, not timed) with --ray-address, to part Ray's start and stop
 from its cost per task.
@@ -463,9 +463,9 @@ def player_bench(repeat: int) -> None:
 def batch_bench(tmp: Path, episodes: int, minutes: float, repeat: int = 1) -> None:
     """6 sequential renders against one local batch of 2 workers, and that batch on Ray.
 
-    The local and Ray batches run *repeat* times each, interleaved (local
-    first, then Ray first, and so on) so that drift in this VM's speed hits
-    both alike; the ratios are of their medians.
+    Each runs *repeat* times, interleaved (the sequential renders, then the
+    local batch and Ray, then Ray first, and so on) so that drift in this
+    VM's speed hits all alike; the ratios are of their medians.
     """
     src = tmp / "catalogue"
     src.mkdir()
@@ -477,14 +477,15 @@ def batch_bench(tmp: Path, episodes: int, minutes: float, repeat: int = 1) -> No
         episode.with_suffix(".toml").write_text(
             re.sub(r'(?m)^title = .*$', f'title = "Synthetic episode {n + 1}"', manifest, count=1), encoding="utf-8")
     transcripts = sorted(src.glob("*.txt"))
-    start = time.perf_counter()
-    for n, transcript in enumerate(transcripts):
-        subprocess.run([str(EPISODE_BIN), "render", str(transcript), "-o", str(tmp / "sequential" / str(n) / "e.mp3"),
-                        "--cache-dir", str(tmp / "cache-sequential")], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-    sequential = time.perf_counter() - start
-    timings: dict[str, list[float]] = {"local": [], "ray": []}
+    timings: dict[str, list[float]] = {"sequential": [], "local": [], "ray": []}
     for n in range(repeat):
+        shutil.rmtree(tmp / "cache-sequential", ignore_errors=True)
+        start = time.perf_counter()
+        for e, transcript in enumerate(transcripts):
+            subprocess.run([str(EPISODE_BIN), "render", str(transcript), "-o", str(tmp / "sequential" / f"{e}.mp3"),
+                            "--cache-dir", str(tmp / "cache-sequential")], check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        timings["sequential"].append(time.perf_counter() - start)
         for executor in ("local", "ray") if n % 2 == 0 else ("ray", "local"):
             for stale in (tmp / f"show-{executor}", tmp / f"cache-{executor}"):
                 shutil.rmtree(stale, ignore_errors=True)  # every run starts with an empty clip cache
@@ -501,10 +502,11 @@ def batch_bench(tmp: Path, episodes: int, minutes: float, repeat: int = 1) -> No
     audio_s = sum(float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
                                         str(tmp / "show-local" / f"{t.stem}.mp3")], capture_output=True,
                                        text=True).stdout) for t in transcripts)
-    local, ray = statistics.median(timings["local"]), statistics.median(timings["ray"])
+    sequential, local, ray = (statistics.median(timings[ex]) for ex in ("sequential", "local", "ray"))
     runs = {ex: ", ".join(f"{t:.2f}" for t in ts) for ex, ts in timings.items()}
     print(f"{'catalogue':<40}{'seconds':>10}{'ratio':>8}{'target':>8}")
-    print(f"{f'{episodes} sequential episode render calls':<40}{sequential:>10.2f}{1.0:>8.2f}{'':>8}")
+    print(f"{f'{episodes} sequential episode render calls':<40}{sequential:>10.2f}{1.0:>8.2f}{'':>8}"
+          f"  (runs: {runs['sequential']})")
     print(f"{'episode batch, 2 local workers':<40}{local:>10.2f}{local / sequential:>8.2f}{'<= 0.65':>8}"
           f"  (runs: {runs['local']})")
     print(f"{'episode batch, Ray on this machine':<40}{ray:>10.2f}{ray / local:>8.2f}{'<= 1.15':>8}  (vs local;"
