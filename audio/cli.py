@@ -101,11 +101,11 @@ def render(
     skip: Annotated[list[str], typer.Option("--skip", help="Leave out one sidecar: vtt, srt, chapters, transcript, words, feed or player (repeatable).")] = [],
     base_url: Annotated[str, typer.Option("--base-url", help="Where the files will be published, for the feed's links (default: relative links).")] = "",
 ) -> None:
-    """Render TRANSCRIPT to a tagged, chaptered MP3, with captions, chapters, transcript, feed and player beside it.
+    """Render TRANSCRIPT to a tagged, chaptered MP3 with cover art, with captions, chapters, transcript, feed and player beside it.
 
     Example: episode render seeds/flashpoint-iran-zelin.txt -o output/episode.mp3 --voice zelin=pyttsx3:gmw/en-gb-x-rp+m1
     """
-    from .art import load_artwork
+    from .art import generate_cover, load_artwork
     from .episode import load_episode
     from .manifest import manifest_beside
     from .publish import FORMATS, publish
@@ -124,8 +124,10 @@ def render(
     show = show_from_episode(episode.metadata, manifest or manifest_beside(transcript))
     if base_url:  # checked before the render, not after it
         show = with_base_url(show, base_url)
+    # Players show nothing for an MP3 without a front cover, and Apple refuses a
+    # feed without itunes:image: without an image, one is made, as a batch does.
     image = episode.metadata.image or show.image
-    cover = load_artwork(Path(image)) if image else None
+    cover = load_artwork(Path(image)) if image else generate_cover(show.title)
     options = RenderOptions(id3_version=id3v2, cache_dir=cache_dir, use_cache=not no_cache, cover=cover)
     with _progress_bar() as progress:
         result = render_episode(episode, out, options, progress)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
+import feedparser
 import pytest
+from mutagen.id3 import ID3, PictureType
+from PIL import Image
 from typer.testing import CliRunner
 
+from audio.art import generate_cover
 from audio.cli import app
 
 from .conftest import SEED
@@ -70,6 +74,16 @@ def test_render_small_transcript(tmp_path):
     assert sorted(p.name for p in out.parent.iterdir()) == [
         "index.html", "mini.chapters.json", "mini.chapters.vtt", "mini.mp3", "mini.transcript.json", "mini.vtt",
         "mini.words.json"]
+    # Without an image in the manifest, the cover is made from the show's title (here the
+    # transcript's), embedded as the front cover, and with the feed it is written beside.
+    cover = generate_cover("Mini")
+    assert [(f.type, f.data == cover.data) for f in ID3(str(out)).getall("APIC")] == [(PictureType.COVER_FRONT, True)]
+    result = run("render", src, "-o", out, "--cache-dir", tmp_path / "cache", "--base-url", "https://example.org/ep")
+    assert result.exit_code == 0, result.output
+    assert (out.parent / "mini.jpg").read_bytes() == cover.data
+    with Image.open(out.parent / "mini.jpg") as image:
+        assert (image.format, image.size) == ("JPEG", (3000, 3000))
+    assert feedparser.parse(str(out.parent / "feed.xml")).feed.image.href == "https://example.org/ep/mini.jpg"
 
 
 def test_render_refuses_a_bad_base_url_before_rendering(tmp_path):
