@@ -26,6 +26,7 @@ from audio.cli import app
 from audio.executors import split_cores
 from audio.show import podcast_guid
 from audio.tag import ffprobe_chapters, read_chapters
+from audio.verify import verify
 
 ROOT = Path(__file__).resolve().parent.parent
 NS = {"itunes": "http://www.itunes.com/dtds/podcast-1.0.dtd", "podcast": "https://podcastindex.org/namespace/1.0",
@@ -430,6 +431,31 @@ def test_ray_on_this_machine_makes_the_same_audio(catalogue, tmp_path, monkeypat
     assert visible(tmp_path / "ray") == visible(root / "out")
     for name in sorted(visible(root / "out")):
         assert (tmp_path / "ray" / name).read_bytes() == (root / "out" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_verify_checks_episodes_rendered_earlier_without_rendering_them(catalogue, tmp_path, executor):
+    root, options, _ = catalogue
+    out = tmp_path / "out"
+    shutil.copytree(root / "out", out)  # rendered without --verify
+    mp3s = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.glob("*.mp3")}
+    heard = {p.stem: verify(p) for p in sorted((root / "out").glob("*.mp3"))}  # episode verify, in this process
+    report = run_batch([root / "src"], BatchOptions(out_dir=out, show=root / "show.toml", workers=2, verify=True,
+                                                    executor=executor, cache_dir=options.cache_dir))
+    # Whisper heard each MP3 as `episode verify` does (on Ray, sent to the task as bytes), and
+    # none was rendered again.  (These 10-word espeak-ng episodes may fail the 10% limit.)
+    assert [(r.slug, r.status, r.wer, r.reason) for r in report.rows] == [
+        (slug, "verify failed" if v.failures else "up to date", v.overall.wer, v.failures[0] if v.failures else "")
+        for slug, v in heard.items()]
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.glob("*.mp3")} == mp3s
+    for row in report.rows:
+        state = json.loads((out / STATE_DIR / "state" / f"{row.slug}.json").read_text())
+        assert state["verified"] is True and state["wer"] == row.wer
+    again = run_batch([root / "src"], BatchOptions(out_dir=out, show=root / "show.toml", workers=2, verify=True,
+                                                   executor="local", cache_dir=options.cache_dir))
+    # The next --verify run hears nothing again: every row comes from the recorded state.
+    assert [(r.status, r.wer, r.seconds) for r in again.rows] == [(r.status, r.wer, 0.0) for r in report.rows]
+    assert all(r.seconds > 0 for r in report.rows)
 
 
 def test_a_folder_holds_transcripts_of_every_format_but_json(tmp_path):
