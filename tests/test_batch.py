@@ -477,44 +477,63 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_ray_address_joins_a_running_cluster(catalogue, tmp_path):
-    """`ray start --head` as a cluster of one node, joined with --ray-address, as the README has it.
+def _ray_start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
+    """`ray start ARGS --block`, once it says it has started."""
+    with log.open("w") as out:
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--block", *args,
+                                 "--disable-usage-stats", f"--object-store-memory={128 * 1024 * 1024}"],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 90
+    while "Ray runtime started" not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _ray_stop(proc)
+            pytest.fail(f"ray start {' '.join(args)} did not start: {log.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.2)
+    return proc
 
-    Ray's token authentication is on for clusters started this way, so the
-    driver needs RAY_AUTH_MODE=token and the cluster's token: given here in
-    RAY_AUTH_TOKEN, which keeps the test away from ~/.ray/auth_token.
+
+def _ray_stop(proc: subprocess.Popen) -> None:
+    proc.terminate()  # `ray start --block` stops every process of its node on SIGTERM
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+
+
+def test_ray_address_joins_a_running_cluster(catalogue, tmp_path):
+    """A cluster of two nodes from `ray start`, joined with --ray-address, as the README has it.
+
+    Both nodes run on this machine, with one CPU each: the batch runs two
+    episodes at once, so one of them runs on the second node, and its files
+    come back to the driver through Ray's object transfer between nodes,
+    as from another machine.  Ray's token authentication is on for clusters
+    started this way, so the driver needs RAY_AUTH_MODE=token and the
+    cluster's token: given here in RAY_AUTH_TOKEN, which keeps the test away
+    from ~/.ray/auth_token.
     """
     root, options, _ = catalogue
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "episode-test-token",
            "RAY_USAGE_STATS_ENABLED": "0"}
-    log = tmp_path / "head.log"
-    with log.open("w") as out:
-        head = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
-                                 f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-                                 f"--object-store-memory={256 * 1024 * 1024}", "--disable-usage-stats"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    head = _ray_start(["--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false"], tmp_path / "head.log",
+                      env)
     try:
-        deadline = time.monotonic() + 90
-        while "Ray runtime started" not in log.read_text(errors="replace"):
-            assert head.poll() is None, log.read_text(errors="replace")[-2000:]
-            assert time.monotonic() < deadline, "ray start --head did not start"
-            time.sleep(0.2)
-        proc = subprocess.run([sys.executable, "-m", "audio.cli", "batch", str(root / "src"), "-o", str(tmp_path / "out"),
-                               "--show", str(root / "show.toml"), "--executor", "ray",
-                               "--ray-address", f"127.0.0.1:{port}", "--cache-dir", str(options.cache_dir),
-                               "--json", str(tmp_path / "report.json")],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        assert head.poll() is None  # the driver joined the cluster and left it running
-    finally:
-        head.terminate()  # `ray start --block` stops every process of the cluster on SIGTERM
+        node = _ray_start([f"--address=127.0.0.1:{port}", "--num-cpus=1"], tmp_path / "node.log", env)
         try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
-            raise
+            proc = subprocess.run([sys.executable, "-m", "audio.cli", "batch", str(root / "src"),
+                                   "-o", str(tmp_path / "out"), "--show", str(root / "show.toml"), "--executor", "ray",
+                                   "--ray-address", f"127.0.0.1:{port}", "--cache-dir", str(options.cache_dir),
+                                   "--json", str(tmp_path / "report.json")],
+                                  cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            # the driver joined the cluster and left it running
+            assert head.poll() is None and node.poll() is None
+        finally:
+            _ray_stop(node)
+    finally:
+        _ray_stop(head)
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert report["executor"] == "ray"
     assert [e["status"] for e in report["episodes"]] == ["rendered"] * 3
