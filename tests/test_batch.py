@@ -310,6 +310,39 @@ def test_one_bad_transcript_fails_alone(tmp_path, clip_cache):
     assert not any(name.startswith("broken") for name in visible(tmp_path / "out"))
 
 
+def _descendants(root: int | None = None) -> dict[int, str]:
+    """The children of *root* (this process) and their children, pid: command line, from /proc."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, rest = stat.read_text().split(" (", 1)
+            parents.setdefault(int(rest.rsplit(") ", 1)[1].split()[1]), []).append(int(pid))
+        except (OSError, ValueError, IndexError):
+            continue  # a process that ended meanwhile
+    found, todo = {}, list(parents.get(root or os.getpid(), []))
+    while todo:
+        pid = todo.pop()
+        todo.extend(parents.get(pid, []))
+        try:
+            found[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+    return found
+
+
+def _environ(pid: int) -> dict[str, str]:
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace").split("\0")
+    return dict(p.split("=", 1) for p in pairs if "=" in p)
+
+
+def _alive(pid: int) -> bool:
+    """Whether *pid* runs (a zombie, waiting for its parent to read its status, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _batch_process(src: Path, out: Path, cache: Path, *more: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "audio.cli", "batch", str(src), "-o", str(out),
                              "--cache-dir", str(cache), "--workers", "1", *more],
@@ -322,13 +355,16 @@ def _finished(out: Path) -> set[str]:
     return {p.stem for p in state.glob("*.json")} if state.is_dir() else set()
 
 
-def _interrupt_after(proc: subprocess.Popen, out: Path, count: int, sig: int) -> None:
+def _interrupt_after(proc: subprocess.Popen, out: Path, count: int, sig: int) -> dict[int, str]:
+    """Send *sig* to the batch's process group once *count* episodes are finished; its processes then."""
     deadline = time.monotonic() + 120
     while len(_finished(out)) < count:
         assert proc.poll() is None, "the batch ended before it could be interrupted"
         assert time.monotonic() < deadline
         time.sleep(0.02)
+    processes = _descendants(proc.pid)
     os.killpg(proc.pid, sig)
+    return processes
 
 
 def _check_nothing_partial(out: Path, slugs: list[str]) -> None:
@@ -343,13 +379,15 @@ def _check_nothing_partial(out: Path, slugs: list[str]) -> None:
         assert all((out / f).is_file() for f in state["files"])
 
 
-def test_interrupted_batch_completes(tmp_path):
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_interrupted_batch_completes(tmp_path, executor):
     slugs = ["ep-a", "ep-b", "ep-c", "ep-d"]
     episodes = {s: (f"Episode {s[-1]} starts here.\nQ: Is this episode {s[-1]}?\nA: It is, and it ends now.\n", None)
                 for s in slugs}
     src, out, cache = write_catalogue(tmp_path / "src", episodes), tmp_path / "out", tmp_path / "cache"
+    how = ("--executor", executor)
     # Ctrl-C (SIGINT to the whole process group) once one episode is finished
-    proc = _batch_process(src, out, cache)
+    proc = _batch_process(src, out, cache, *how)
     _interrupt_after(proc, out, 1, signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
@@ -360,14 +398,22 @@ def test_interrupted_batch_completes(tmp_path):
     _check_nothing_partial(out, slugs)
     kept = {n: t for n, t in mtimes(out).items() if n.split(".")[0] in after_ctrl_c}
     # kill -9 of the whole process group once one more is finished
-    proc = _batch_process(src, out, cache)
-    _interrupt_after(proc, out, len(after_ctrl_c) + 1, signal.SIGKILL)
+    proc = _batch_process(src, out, cache, *how)
+    processes = _interrupt_after(proc, out, len(after_ctrl_c) + 1, signal.SIGKILL)
     proc.communicate(timeout=60)
+    # nothing it started lives on: engines, pool workers, and a Ray of its own with its workers
+    started = " ".join(processes.values())
+    assert "audio.engines.worker" in started
+    assert ("raylet" in started and "ray::run_job" in started) if executor == "ray" else "forkserver" in started
+    deadline = time.monotonic() + 30
+    while alive := {pid: cmd for pid, cmd in processes.items() if _alive(pid)}:
+        assert time.monotonic() < deadline, alive
+        time.sleep(0.2)
     after_kill = _finished(out)
     assert after_ctrl_c < after_kill and len(after_kill) < len(slugs) + 1
     _check_nothing_partial(out, slugs)
     # the re-run completes, leaving what was finished as it was
-    proc = _batch_process(src, out, cache, "--json", str(tmp_path / "report.json"))
+    proc = _batch_process(src, out, cache, *how, "--json", str(tmp_path / "report.json"))
     _, stderr = proc.communicate(timeout=180)
     assert proc.returncode == 0, stderr
     assert _finished(out) == set(slugs)
@@ -378,31 +424,6 @@ def test_interrupted_batch_completes(tmp_path):
     assert not [p.name for p in out.iterdir() if p.name.startswith(".") and p.name != STATE_DIR]
     assert not (out / STATE_DIR / "work").exists()
     assert len(feedparser.parse(str(out / "feed.xml")).entries) == len(slugs)
-
-
-def _descendants() -> dict[int, str]:
-    """This process's children and their children, pid: command line, from /proc."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            pid, rest = stat.read_text().split(" (", 1)
-            parents.setdefault(int(rest.rsplit(") ", 1)[1].split()[1]), []).append(int(pid))
-        except (OSError, ValueError, IndexError):
-            continue  # a process that ended meanwhile
-    found, todo = {}, list(parents.get(os.getpid(), []))
-    while todo:
-        pid = todo.pop()
-        todo.extend(parents.get(pid, []))
-        try:
-            found[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-    return found
-
-
-def _environ(pid: int) -> dict[str, str]:
-    pairs = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace").split("\0")
-    return dict(p.split("=", 1) for p in pairs if "=" in p)
 
 
 def test_ray_on_this_machine_makes_the_same_audio(catalogue, tmp_path, monkeypatch):
