@@ -17,9 +17,6 @@ page and the cover are rewritten only when their bytes change.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -42,17 +39,14 @@ from .manifest import manifest_beside
 from .publish import FORMATS, write_atomic
 from .render import RenderOptions
 from .show import FEED_NAME, SHOW_PAGE, Show, load_show, show_from_episode, with_base_url
+from .showfolder import RESERVED, STATE_DIR, episode_key, locked, sweep, write_if_changed
 from .showpage import show_page_html
-from .speak import engines_fingerprint
 
 log = logging.getLogger(__name__)
 
-STATE_DIR = ".episode-batch"
-BATCH_FORMAT = 1  # bump when what a render writes changes: every episode is rendered again
 # A folder's transcripts: every extension a transcript format has, but JSON, which is also what
 # episodes' chapters and transcripts are written as.
 TRANSCRIPT_SUFFIXES = tuple(ext for ext in EXTENSIONS if ext != ".json")
-_RESERVED = {"index", "feed", "cover"}  # slugs whose files would be the show's own
 _ITEM_FIELDS = {f.name for f in fields(FeedItem)}
 EPISODE_FORMATS = tuple(f for f in FORMATS if f != "feed")  # the show has one feed, written by the driver
 
@@ -143,28 +137,13 @@ def find_sources(paths: Sequence[Path]) -> list[Source]:
     seen: dict[str, Path] = {}
     for path in dict.fromkeys(p.resolve() for p in found):  # the same file named twice is one episode
         slug = slugify(path.stem)
-        if slug in _RESERVED:
+        if slug in RESERVED:
             raise InputError(f"{path}: an episode cannot be named {slug!r} (the show's own {slug} files); rename it")
         if slug in seen:
             raise InputError(f"{seen[slug]} and {path} would both be {slug}.mp3; rename one")
         seen[slug] = path
         sources.append(Source(path, manifest_beside(path), slug))
     return sources
-
-
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def episode_key(source: Source, episode: Episode, show: Show, cover: Artwork, id3_version: int) -> str:
-    """What the episode's files depend on, as one hash."""
-    manifest = source.manifest.read_bytes() if source.manifest else b""
-    return _digest(json.dumps({
-        "format": BATCH_FORMAT, "slug": source.slug, "id3": id3_version,
-        "transcript": _digest(source.transcript.read_bytes()), "manifest": _digest(manifest),
-        "show": [show.title, show.author], "cover": cover.digest,
-        "engines": engines_fingerprint([s.voice for s in episode.manifest.speakers]),
-    }).encode())
 
 
 class _Catalogue:
@@ -222,42 +201,6 @@ class _Catalogue:
         return state
 
 
-_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?:[a-z0-9_]{8}|[a-z0-9_]{8}\.part\.mp3)")
-
-
-def _sweep(out: Path, slugs: set[str]) -> None:
-    """Remove the temporary files a killed run left (write_atomic's and the render's), ours only."""
-    for path in out.iterdir():
-        m = _TEMPORARY.fullmatch(path.name)
-        if m and path.is_file() and (m["name"].split(".")[0] in slugs | _RESERVED):
-            path.unlink(missing_ok=True)
-
-
-def _write_if_changed(dest: Path, data: bytes) -> bool:
-    """Write *dest* only when its bytes change, so an unchanged file keeps its mtime."""
-    with contextlib.suppress(OSError):
-        if dest.read_bytes() == data:
-            return False
-    write_atomic(dest, data)
-    return True
-
-
-@contextlib.contextmanager
-def _locked(folder: Path):
-    """One batch at a time writes a show's folder."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fh = open(folder / "lock", "a+b")
-    except OSError as exc:
-        raise OutputError(f"cannot write to {folder.parent}: {exc.strerror}") from None
-    with fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise OutputError(f"another batch is writing {folder.parent}") from None
-        yield
-
-
 def _show(options: BatchOptions, loaded: list[tuple[Source, Episode]]) -> Show | None:
     if options.show is not None:
         show = load_show(options.show)
@@ -302,9 +245,9 @@ def _render_show(sources: list[Source], options: BatchOptions, on_event: Callabl
     images = {src.slug: load_artwork(Path(ep.metadata.image)) for src, ep in loaded if ep.metadata.image}
     if ray is not None:
         ray.result()  # a cluster that cannot be joined stops the batch before it touches the show's folder
-    with _locked(cat.out / STATE_DIR):
+    with locked(cat.out / STATE_DIR):
         shutil.rmtree(cat.work_dir, ignore_errors=True)  # what a killed run left half made
-        _sweep(cat.out, {s.slug for s in sources})
+        sweep(cat.out, {s.slug for s in sources})
         cat.state_dir.mkdir(parents=True, exist_ok=True)
         jobs, keys, interrupted, outer = [], {}, False, 0
         for source, episode in loaded:
@@ -390,7 +333,7 @@ def _write_show(cat: _Catalogue, show: Show, cover: Artwork, images: dict[str, A
     """The cover, the episodes' own images, the feed and the show page, each written only if changed."""
     written = []
     cover_name = f"cover.{cover.extension}"
-    if _write_if_changed(cat.out / cover_name, cover.data):
+    if write_if_changed(cat.out / cover_name, cover.data):
         written.append(cover_name)
     states = {src.slug: cat.state(src.slug) for src, _ in loaded
               if cat.rows[src.slug].status in ("rendered", "up to date", "verify failed")}
@@ -411,10 +354,10 @@ def _write_show(cat: _Catalogue, show: Show, cover: Artwork, images: dict[str, A
         items.append(replace(item, number=numbers[source.slug],
                              mp3_bytes=(cat.out / item.mp3_name).stat().st_size))
         art = images.get(source.slug)
-        if art and _write_if_changed(cat.out / item.image_name, art.data):
+        if art and write_if_changed(cat.out / item.image_name, art.data):
             written.append(item.image_name)
-    if _write_if_changed(cat.out / FEED_NAME, build_feed(show, items, cover_name=cover_name)):
+    if write_if_changed(cat.out / FEED_NAME, build_feed(show, items, cover_name=cover_name)):
         written.append(FEED_NAME)
-    if _write_if_changed(cat.out / SHOW_PAGE, show_page_html(show, items, cover_name).encode("utf-8")):
+    if write_if_changed(cat.out / SHOW_PAGE, show_page_html(show, items, cover_name).encode("utf-8")):
         written.append(SHOW_PAGE)
     return tuple(written)

@@ -402,9 +402,9 @@ def test_interrupted_batch_completes(tmp_path, executor):
     processes = _interrupt_after(proc, out, len(after_ctrl_c) + 1, signal.SIGKILL)
     proc.communicate(timeout=60)
     # nothing it started lives on: engines, pool workers, and a Ray of its own with its workers
+    # (an engine or a task may be between episodes when the kill comes: only the pool is sure to be there)
     started = " ".join(processes.values())
-    assert "audio.engines.worker" in started
-    assert ("raylet" in started and "ray::run_job" in started) if executor == "ray" else "forkserver" in started
+    assert ("raylet" in started and "gcs_server" in started) if executor == "ray" else "forkserver" in started
     deadline = time.monotonic() + 30
     while alive := {pid: cmd for pid, cmd in processes.items() if _alive(pid)}:
         assert time.monotonic() < deadline, alive
