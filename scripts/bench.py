@@ -61,7 +61,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -519,34 +518,22 @@ def _batch_on_running_ray(src: Path, tmp: Path) -> float:
     """Seconds of the batch joining a one-node Ray started beforehand with `ray start --head`."""
     import socket
 
+    from tests.ray_nodes import start_node, stop_node
+
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "episode-bench", "RAY_USAGE_STATS_ENABLED": "0"}
-    log = tmp / "ray-head.log"
-    with log.open("w") as out:
-        head = subprocess.Popen([str(EPISODE_BIN.with_name("ray")), "start", "--head", "--block", f"--port={port}",
-                                 "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
-                                 f"--object-store-memory={256 * 1024 * 1024}"],
-                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    head = start_node(["--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false"], tmp / "ray-head.log",
+                      env)
     try:
-        deadline = time.monotonic() + 90
-        while "Ray runtime started" not in log.read_text(errors="replace"):
-            if head.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("ray start --head failed: " + log.read_text(errors="replace")[-500:])
-            time.sleep(0.2)
         start = time.perf_counter()
         proc = subprocess.run([str(EPISODE_BIN), "batch", str(src), "-o", str(tmp / "show-joined"), "--workers", "2",
                                "--executor", "ray", "--ray-address", f"127.0.0.1:{port}",
                                "--cache-dir", str(tmp / "cache-joined")], env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - start
     finally:
-        head.terminate()  # `ray start --block` stops every process of the cluster on SIGTERM
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
+        stop_node(head)
     if proc.returncode != 0:
         raise SystemExit(f"episode batch --ray-address failed: {proc.stderr.strip().splitlines()[-1:]}")
     return seconds

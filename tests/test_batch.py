@@ -28,6 +28,8 @@ from audio.show import podcast_guid
 from audio.tag import ffprobe_chapters, read_chapters
 from audio.verify import verify
 
+from .ray_nodes import start_node, stop_node
+
 ROOT = Path(__file__).resolve().parent.parent
 NS = {"itunes": "http://www.itunes.com/dtds/podcast-1.0.dtd", "podcast": "https://podcastindex.org/namespace/1.0",
       "atom": "http://www.w3.org/2005/Atom"}
@@ -498,31 +500,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ray_start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
-    """`ray start ARGS --block`, once it says it has started."""
-    with log.open("w") as out:
-        proc = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--block", *args,
-                                 "--disable-usage-stats", f"--object-store-memory={128 * 1024 * 1024}"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 90
-    while "Ray runtime started" not in log.read_text(errors="replace"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            _ray_stop(proc)
-            pytest.fail(f"ray start {' '.join(args)} did not start: {log.read_text(errors='replace')[-2000:]}")
-        time.sleep(0.2)
-    return proc
-
-
-def _ray_stop(proc: subprocess.Popen) -> None:
-    proc.terminate()  # `ray start --block` stops every process of its node on SIGTERM
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        raise
-
-
 def test_ray_address_joins_a_running_cluster(catalogue, tmp_path):
     """A cluster of two nodes from `ray start`, joined with --ray-address, as the README has it.
 
@@ -538,10 +515,10 @@ def test_ray_address_joins_a_running_cluster(catalogue, tmp_path):
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "episode-test-token",
            "RAY_USAGE_STATS_ENABLED": "0"}
-    head = _ray_start(["--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false"], tmp_path / "head.log",
+    head = start_node(["--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false"], tmp_path / "head.log",
                       env)
     try:
-        node = _ray_start([f"--address=127.0.0.1:{port}", "--num-cpus=1"], tmp_path / "node.log", env)
+        node = start_node([f"--address=127.0.0.1:{port}", "--num-cpus=1"], tmp_path / "node.log", env)
         try:
             proc = subprocess.run([sys.executable, "-m", "audio.cli", "batch", str(root / "src"),
                                    "-o", str(tmp_path / "out"), "--show", str(root / "show.toml"), "--executor", "ray",
@@ -552,9 +529,9 @@ def test_ray_address_joins_a_running_cluster(catalogue, tmp_path):
             # the driver joined the cluster and left it running
             assert head.poll() is None and node.poll() is None
         finally:
-            _ray_stop(node)
+            stop_node(node)
     finally:
-        _ray_stop(head)
+        stop_node(head)
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert report["executor"] == "ray"
     assert [e["status"] for e in report["episodes"]] == ["rendered"] * 3
