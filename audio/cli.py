@@ -332,61 +332,10 @@ def verify(
     raise typer.Exit(0 if report.passed else 1)
 
 
-@contextlib.contextmanager
-def _batch_view():
-    """One bar for the batch with each episode's state on a terminal; a line per finished episode elsewhere."""
-    from .batch import EpisodeRow
-
-    final = ("rendered", "up to date", "failed", "verify failed", "interrupted", "not started")
-    if not sys.stderr.isatty():
-        def line(row: EpisodeRow) -> None:
-            if row.status in final:
-                typer.echo(f"{row.status}: {row.slug}" + (f" ({row.reason})" if row.reason else ""), err=True)
-        yield line
-        return
-    from rich.console import Group
-    from rich.live import Live
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
-
-    rows: dict[str, EpisodeRow] = {}
-    bar = Progress(TextColumn("episodes"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                   TimeElapsedColumn())
-    task = bar.add_task("batch", total=0)
-
-    def view():
-        table = Table.grid(padding=(0, 2))
-        busy = [r for r in rows.values() if r.status not in ("queued", "up to date", "rendered")]
-        shown = list(rows.values()) if len(rows) <= 20 else busy
-        for r in shown:
-            table.add_row(r.slug, r.status, r.reason[:60])
-        return Group(table, bar)
-
-    with Live(view(), transient=True, refresh_per_second=4) as live:
-        def update(row: EpisodeRow) -> None:
-            rows[row.slug] = row
-            bar.update(task, total=len(rows), completed=sum(r.status in final for r in rows.values()))
-            live.update(view())
-        yield update
-
-
-def _summary(report, verify: bool) -> str:
-    """The summary table: episode, status, duration, WER (with --verify), and why a failure failed."""
-    head = ["episode", "status", "duration"] + (["WER"] if verify else []) + ["reason"]
-    lines = []
-    for r in report.rows:
-        duration = f"{r.duration_ms / 1000:.1f} s" if r.duration_ms is not None else "-"
-        wer = [f"{r.wer:.1%}" if r.wer is not None else "-"] if verify else []
-        lines.append([r.slug, r.status, duration, *wer, r.reason])
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
-    fmt = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    return "\n".join([fmt(head)] + [fmt(cells) for cells in lines])
-
-
 @app.command()
 @domain_errors
 def batch(
-    sources: Annotated[list[Path], typer.Argument(help="Transcripts, or folders of them (*.txt), each with its manifest beside it.")],
+    sources: Annotated[list[Path], typer.Argument(help="Transcripts, or folders of them (every transcript format but JSON), each with its manifest beside it.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The show's folder.")],
     show: Annotated[Optional[Path], typer.Option("--show", help="Show manifest (TOML with a \\[show] table); default: inferred from the first episode's manifest.")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", help="Episodes rendered at once; default: one per core (local) or per Ray CPU.")] = None,
@@ -405,6 +354,7 @@ def batch(
     Example: episode batch transcripts/ -o show/ --show show.toml --workers 2
     """
     from .batch import BatchOptions, run_batch
+    from .batchview import batch_view, summary
     from .report import write_json
 
     if ray_address and executor != "ray":
@@ -412,14 +362,14 @@ def batch(
     options = BatchOptions(out_dir=out, show=show, base_url=base_url, executor=executor, workers=workers,
                            ray_address=ray_address, cache_dir=cache_dir, verify=verify)
     try:
-        with _batch_view() as view:
+        with batch_view() as view:
             report = run_batch(sources, options, view)
     except KeyboardInterrupt:  # before or after the renders: nothing half-written either way
         raise _fail("interrupted; finished episodes are kept, run the same command again to complete",
                     EXIT_INTERRUPTED) from None
     for warning in report.warnings:
         typer.echo(f"Warning: {warning}", err=True)
-    typer.echo(_summary(report, verify))
+    typer.echo(summary(report, verify))
     done = sum(r.status in ("rendered", "up to date") for r in report.rows)
     typer.echo(f"{done} of {len(report.rows)} episodes done in {out}"
                + (f"; wrote {', '.join(report.written)}" if report.written else "") + f" ({report.seconds:.1f} s)")
