@@ -175,6 +175,7 @@ def measure(audio: Path, spans: Sequence[SpeakerSpan] | None = None,
     audio = Path(audio)
     if not audio.is_file():
         raise VerifyError(f"audio not found: {audio}")
+    require_dnsmos()  # before decoding: a missing package is said at once
     if samples is None:
         samples = decode(audio, SAMPLE_RATE_HZ)
     return measure_samples(samples, spans, audio=str(audio))

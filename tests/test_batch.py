@@ -456,13 +456,21 @@ def test_ray_on_this_machine_makes_the_same_audio(catalogue, tmp_path, monkeypat
         assert (tmp_path / "ray" / name).read_bytes() == (root / "out" / name).read_bytes(), name
 
 
+@pytest.fixture(scope="module")
+def catalogue_verified(catalogue):
+    """What `episode verify` makes of each of the catalogue's MP3s, checked in this process."""
+    root, _, _ = catalogue
+    return {p.stem: verify(p) for p in sorted((root / "out").glob("*.mp3"))}
+
+
 @pytest.mark.parametrize("executor", ["local", "ray"])
-def test_verify_checks_episodes_rendered_earlier_without_rendering_them(catalogue, tmp_path, executor):
+def test_verify_checks_episodes_rendered_earlier_without_rendering_them(catalogue, catalogue_verified, tmp_path,
+                                                                         executor):
     root, options, _ = catalogue
     out = tmp_path / "out"
     shutil.copytree(root / "out", out)  # rendered without --verify
     mp3s = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.glob("*.mp3")}
-    heard = {p.stem: verify(p) for p in sorted((root / "out").glob("*.mp3"))}  # episode verify, in this process
+    heard = catalogue_verified
     report = run_batch([root / "src"], BatchOptions(out_dir=out, show=root / "show.toml", workers=2, verify=True,
                                                     executor=executor, cache_dir=options.cache_dir))
     # Whisper heard each MP3 as `episode verify` does (on Ray, sent to the task as bytes), and
