@@ -33,14 +33,15 @@ from .art import Artwork, generate_cover, load_artwork
 from .episode import Episode, load_episode
 from .errors import EpisodeError, InputError, OutputError
 from .executors import EXECUTORS, Job, Outcome, RayStarting, execute, one_line, plan_workers, stage_folder
-from .feed import FeedItem, build_feed
+from .files import write_atomic
 from .formats import EXTENSIONS
 from .manifest import manifest_beside
-from .publish import FORMATS, write_atomic
+from .outputs.feed import FeedItem, build_feed
+from .outputs.publish import FORMATS
+from .outputs.showpage import show_page_html
 from .render import RenderOptions
 from .show import FEED_NAME, SHOW_PAGE, Show, load_show, show_from_episode, with_base_url
-from .showfolder import RESERVED, STATE_DIR, episode_key, locked, sweep, write_if_changed
-from .showpage import show_page_html
+from .showfolder import RESERVED, STATE_DIR, Source, episode_key, locked, sweep, write_if_changed
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +50,6 @@ log = logging.getLogger(__name__)
 TRANSCRIPT_SUFFIXES = tuple(ext for ext in EXTENSIONS if ext != ".json")
 _ITEM_FIELDS = {f.name for f in fields(FeedItem)}
 EPISODE_FORMATS = tuple(f for f in FORMATS if f != "feed")  # the show has one feed, written by the driver
-
-
-@dataclass(frozen=True)
-class Source:
-    transcript: Path
-    manifest: Path | None
-    slug: str
 
 
 @dataclass(frozen=True)

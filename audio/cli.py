@@ -108,7 +108,7 @@ def render(
     from .art import generate_cover, load_artwork
     from .episode import load_episode
     from .manifest import manifest_beside
-    from .publish import FORMATS, publish
+    from .outputs.publish import FORMATS, publish
     from .render import RenderOptions
     from .render import render as render_episode
     from .show import show_from_episode, with_base_url
@@ -241,9 +241,9 @@ def chapters(
 
     Example: episode chapters episode.mp3 --set chapters.txt
     """
-    from .captions import timestamp
-    from .chapterfile import remove_chapters, set_chapters
-    from .tag import mp3_duration_ms, read_chapters
+    from .outputs.captions import timestamp
+    from .outputs.chapterfile import remove_chapters, set_chapters
+    from .outputs.tag import mp3_duration_ms, read_chapters
 
     if not file.is_file():
         raise _fail(f"file not found: {file}")

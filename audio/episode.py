@@ -16,10 +16,10 @@ from pathlib import Path
 
 from .engines import canonical, parse_voice
 from .errors import InputError
+from .formats import FoundMetadata
 from .lexicon import spoken_text, word_offsets
 from .manifest import Manifest, Metadata, Speaker, load_manifest, manifest_beside
-from .formats import FoundMetadata
-from .parse import Chapter, Decision, Turn, decode_text, parse_transcript
+from .parse import Chapter, Decision, SoundCue, Turn, decode_text, parse_transcript
 from .speak import SpeechJob
 from .voices import assign_default_voices, check_voice
 
@@ -36,6 +36,7 @@ class Episode:
     decisions: tuple[Decision, ...] = ()  # what the parser decided, some doubtful: `episode inspect` shows them
     warnings: tuple[str, ...] = ()  # one line each, for the user
     found: FoundMetadata = FoundMetadata()  # metadata the transcript itself gave
+    cues: tuple[SoundCue, ...] = ()  # sounds the transcript marks, never spoken (the [sound] table plays them)
 
     @property
     def metadata(self) -> Metadata:
@@ -145,4 +146,4 @@ def load_episode(transcript: Path, manifest: Path | None = None, *,
              parsed.format)
     return Episode(manifest=man, turns=parsed.turns, chapters=parsed.chapters, source=transcript,
                    format=parsed.format, decisions=parsed.decisions, warnings=parsed.warnings,
-                   found=parsed.metadata)
+                   found=parsed.metadata, cues=parsed.cues)

@@ -91,6 +91,21 @@ class Chapter:
 
 
 @dataclass(frozen=True)
+class SoundCue:
+    """A sound the transcript marks but no one speaks: ``(SOUNDBITE OF MUSIC)``, ``[THEME MUSIC]``.
+
+    Kept so that a later stage can play something there (the manifest's
+    ``[sound] cues`` say what) or leave a pause; never spoken.
+    """
+
+    line_no: int
+    kind: str  # "theme", "music", "outro", or "sound" (any other: traffic, a door, an archive clip)
+    text: str  # as written, brackets included
+    turn_index: int  # it comes before this turn's sentence_index-th sentence; len(turns): after the last turn
+    sentence_index: int = 0
+
+
+@dataclass(frozen=True)
 class Decision:
     """Something the parser decided that a person may want to check."""
 
@@ -108,6 +123,7 @@ class ParsedTranscript:
     format: str = "text"
     decisions: tuple[Decision, ...] = ()
     warnings: tuple[str, ...] = ()
+    cues: tuple[SoundCue, ...] = ()  # in order of where they come
 
 
 def decode_text(data: bytes, *, source: str = "transcript") -> str:

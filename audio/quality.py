@@ -183,7 +183,7 @@ def measure(audio: Path, spans: Sequence[SpeakerSpan] | None = None,
 
 def measure_episode(audio: Path, turns=None, samples: np.ndarray | None = None) -> QualityReport:
     """Measure a rendered episode, per speaker by its own tags' turns (or *turns*: verify.RefTurn)."""
-    from .tag import mp3_duration_ms
+    from .outputs.tag import mp3_duration_ms
     from .verify import reference_from_tags
 
     if turns is None:

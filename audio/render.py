@@ -11,7 +11,6 @@ import contextlib
 import importlib
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from . import tools
 from .art import Artwork
 from .episode import Episode
 from .errors import OutputError, TagError
+from .files import temporary_beside
 from .speak import SynthesisStats, Synthesizer, default_cache_dir
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
-_LATER_STAGES = ("audio.assemble", "audio.tag", "audio.master")
+_LATER_STAGES = ("audio.assemble", "audio.outputs.tag", "audio.master")
 
 
 @dataclass(frozen=True)
@@ -55,16 +55,6 @@ class RenderResult:
     loudness: LoudnessReport  # measured on the decoded MP3
     synthesis: SynthesisStats
     turns_encoded: int = 0  # the rest came from the cache
-
-
-def _temporary_beside(dest: Path) -> Path:
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=".part.mp3", dir=dest.parent)
-    except OSError as exc:
-        raise OutputError(f"cannot write to {dest.parent}: {exc.strerror}") from None
-    os.close(fd)
-    return Path(name)
 
 
 def _turn_cache(options: RenderOptions) -> Path | None:
@@ -114,14 +104,14 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
 
     preload = threading.Thread(target=_import_later_stages, daemon=True)
     preload.start()
-    part = _temporary_beside(dest)
+    part = temporary_beside(dest, ".part.mp3")
     try:
         owned = synthesizer is None
         with _synthesiser(options) if owned else contextlib.nullcontext(synthesizer) as synth:
             clips = synth.synthesise(jobs, progress=tick("speech", len(jobs)))
             preload.join()
             from .assemble import assemble, chapter_marks, moved
-            from .tag import episode_tags, mp3_duration_ms, transcript_lines, write_tags
+            from .outputs.tag import episode_tags, mp3_duration_ms, transcript_lines, write_tags
 
             assembly = assemble(episode.turns, episode.chapters, clips, episode.manifest.pauses,
                                 episode.word_offsets())
@@ -171,7 +161,7 @@ def _import_later_stages() -> None:
 
 def _check_with_ffprobe(path: Path, marks: tuple[ChapterMark, ...]) -> None:
     """An independent reader must see the chapters we wrote, in order."""
-    from .tag import ffprobe_chapters
+    from .outputs.tag import ffprobe_chapters
 
     seen = ffprobe_chapters(path)
     want = [(m.start_ms, m.end_ms, m.title) for m in marks]

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from .errors import OutputError
-from .publish import write_atomic
+from .files import write_atomic
 from .verify import FidelityReport, Score
 
 

@@ -86,7 +86,7 @@ def manifest_text(episode: Episode) -> str:
 
 def init_manifest(transcript: Path, *, force: bool = False) -> tuple[Path, Episode]:
     """Write TRANSCRIPT.toml from what the parser infers; return it and the episode."""
-    from .publish import write_atomic
+    from .files import write_atomic
 
     transcript = Path(transcript)
     dest = transcript.with_suffix(".toml")

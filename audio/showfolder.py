@@ -12,22 +12,28 @@ import fcntl
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .art import Artwork
 from .episode import Episode
 from .errors import OutputError
-from .publish import write_atomic
+from .files import write_atomic
 from .show import Show
 from .speak import engines_fingerprint
-
-if TYPE_CHECKING:
-    from .batch import Source
 
 STATE_DIR = ".episode-batch"
 BATCH_FORMAT = 1  # bump when what a render writes changes: every episode is rendered again
 RESERVED = {"index", "feed", "cover"}  # slugs whose files would be the show's own
+
+
+@dataclass(frozen=True)
+class Source:
+    """One episode of a catalogue: its transcript, its manifest beside it, and the name its files take."""
+
+    transcript: Path
+    manifest: Path | None
+    slug: str
 
 
 def _digest(data: bytes) -> str:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from . import align as al
 from .errors import VerifyError
+from .outputs.wordtiming import WordTimingResult, measure, read_words
 from .transcribe import Recognition, RecognitionOptions, recognise
-from .wordtiming import WordTimingResult, measure, read_words
 
 # The CLI imports this module at start-up for the default thresholds, so the
 # tag reader (mutagen, numpy) and jiwer are imported where they are used:
@@ -137,7 +137,7 @@ def reference_from_transcript(transcript: Path, manifest: Path | None,
     the MP3 carries one for the same number of turns.
     """
     from .episode import load_episode
-    from .tag import read_chapters, read_timeline
+    from .outputs.tag import read_chapters, read_timeline
 
     episode = load_episode(transcript, manifest)
     marks = read_chapters(audio) if Path(audio).is_file() else ()
@@ -152,7 +152,7 @@ def reference_from_transcript(transcript: Path, manifest: Path | None,
 
 def reference_from_tags(audio: Path) -> tuple[list[RefTurn], list[RefChapter]]:
     """The transcript and chapters an episode carries in its own tags."""
-    from .tag import read_chapters, read_timeline, read_transcript
+    from .outputs.tag import read_chapters, read_timeline, read_transcript
 
     uslt = read_transcript(audio)
     if not uslt:

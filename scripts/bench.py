@@ -292,9 +292,10 @@ def synthetic_player(minutes: float, folder: Path) -> tuple[Path, int]:
     from types import SimpleNamespace
 
     from audio.assemble import ChapterMark, SentenceTiming
-    from audio.captions import build_cues
-    from audio.publish import player_html, write_atomic
-    from audio.wordtiming import timed_words
+    from audio.files import write_atomic
+    from audio.outputs.captions import build_cues
+    from audio.outputs.player import player_html
+    from audio.outputs.wordtiming import timed_words
 
     episode = load_episode(SEED)
     pauses = episode.manifest.pauses

@@ -49,9 +49,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from audio import align  # noqa: E402
-from audio.transcribe import recognise  # noqa: E402
 from audio.engines import pyttsx3  # noqa: E402
 from audio.pitch import median_f0_hz  # noqa: E402
+from audio.transcribe import recognise  # noqa: E402
 
 RATE_WPM = 160  # the manifest's default rate_wpm
 WORD_GAP_MS = 40  # the manifest's default word_gap_ms; espeak-ng's -g counts 10 ms units

@@ -41,7 +41,7 @@ def seed_heard(seed_render):
 
 @pytest.fixture(scope="session")
 def seed_published(seed_render):
-    from audio.publish import publish
+    from audio.outputs.publish import publish
 
     return {p.name: p for p in publish(seed_render)}
 

@@ -24,8 +24,8 @@ from audio.art import PALETTE, TEXT_RGB, THUMBNAIL_PX, _fit
 from audio.batch import STATE_DIR, BatchOptions, find_sources, run_batch
 from audio.cli import app
 from audio.executors import split_cores
+from audio.outputs.tag import ffprobe_chapters, read_chapters
 from audio.show import podcast_guid
-from audio.tag import ffprobe_chapters, read_chapters
 from audio.verify import verify
 
 from .ray_nodes import start_node, stop_node

@@ -14,12 +14,12 @@ import pytest
 from mutagen.id3 import ID3
 from typer.testing import CliRunner
 
-from audio.chapterfile import remove_chapters, set_chapters
 from audio.cli import app
-from audio.errors import TagError
 from audio.episode import load_episode
+from audio.errors import TagError
+from audio.outputs.chapterfile import remove_chapters, set_chapters
+from audio.outputs.tag import ffprobe_chapters, read_chapters
 from audio.render import RenderOptions, render
-from audio.tag import ffprobe_chapters, read_chapters
 
 runner = CliRunner()
 TITLE = "Qassem Soleimani – Kerman"
@@ -140,7 +140,7 @@ def test_bad_chapter_files_are_refused(small_episodes, tmp_path, content, messag
 
 def test_too_many_chapters_in_the_library(small_episodes, tmp_path):
     from audio.assemble import ChapterMark
-    from audio.tag import check_chapters
+    from audio.outputs.tag import check_chapters
 
     with pytest.raises(TagError, match="at most 255"):
         check_chapters([ChapterMark(n, f"c{n}", "t", n, n + 1) for n in range(256)])

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from audio import align, engines
 from audio.cli import app
-from audio.engines import hibari, ipa, piper
+from audio.engines import ipa, piper
 from audio.engines.clip import pitch_shifted, read_marks, resampled, spoken_words
 from audio.episode import load_episode
 from audio.errors import EngineMissingError, SynthesisError, VoiceError

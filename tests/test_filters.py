@@ -8,8 +8,7 @@ import pytest
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
 from scipy.signal import butter, firwin, sosfilt
 
-from audio.filters import (Biquads, butterworth_lowpass_sos, k_weighting_sos, lowpass_fir, running_mean,
-                           running_min)
+from audio.filters import Biquads, butterworth_lowpass_sos, k_weighting_sos, lowpass_fir, running_mean, running_min
 
 
 @pytest.mark.parametrize("rate", [16000, 22050, 44100, 48000])

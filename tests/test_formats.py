@@ -81,7 +81,7 @@ RENDERED = ["words.json", "no-labels.txt", "captions.srt"]
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory, clip_cache):
     """Three small corpus files rendered end to end: (result, .vtt, every sidecar written)."""
-    from audio.publish import publish
+    from audio.outputs.publish import publish
     from audio.render import RenderOptions, render
 
     out = {}

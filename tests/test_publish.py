@@ -16,8 +16,8 @@ import srt
 import webvtt
 
 from audio import align as al
-from audio.captions import MAX_LINE_CHARS
-from audio.tag import read_chapters
+from audio.outputs.captions import MAX_LINE_CHARS
+from audio.outputs.tag import read_chapters
 
 ROOT = Path(__file__).resolve().parent.parent
 AXE = ROOT / ".venv" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
@@ -105,7 +105,7 @@ def test_feed(seed_render, seed_published):
 @pytest.mark.parametrize("which", ["default voices (hibari, piper)", "--engine pyttsx3"])
 def test_cue_starts_agree_with_whisper(request, which):
     """Captions start where their words are heard, for every engine: median under 250 ms, none over 500."""
-    from audio.captions import build_cues
+    from audio.outputs.captions import build_cues
 
     suffix = "_pyttsx3" if "pyttsx3" in which else ""
     seed_render = request.getfixturevalue(f"seed_render{suffix}")
@@ -126,7 +126,7 @@ def test_cue_starts_agree_with_whisper(request, which):
 
 
 def test_split_cues_start_at_their_first_words_sound(seed_render):
-    from audio.captions import build_cues
+    from audio.outputs.captions import build_cues
 
     for s in seed_render.sentences:
         assert len(s.word_starts_ms) == len(s.text.split())

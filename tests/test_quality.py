@@ -22,9 +22,9 @@ from audio.cli import app
 from audio.encode import decode
 from audio.episode import load_episode
 from audio.errors import VerifyError
+from audio.outputs.tag import read_timeline
 from audio.pitch import PitchSettings, f0_track_hz, median_f0_hz
 from audio.render import RenderOptions, render
-from audio.tag import read_timeline
 
 from .conftest import ROOT
 
@@ -167,7 +167,7 @@ def test_quality_without_its_packages(short_render, tmp_path, monkeypatch, hidde
 def test_plain_commands_do_not_load_the_quality_packages():
     """speechmos and librosa (numba, scikit-learn) load only for --quality."""
     code = ("import sys\n"
-            "import audio.cli, audio.verify, audio.report, audio.transcribe, audio.render, audio.publish\n"
+            "import audio.cli, audio.verify, audio.report, audio.transcribe, audio.render, audio.outputs.publish\n"
             "print(sorted(m for m in ('speechmos', 'librosa', 'numba', 'sklearn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

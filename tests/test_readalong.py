@@ -19,12 +19,12 @@ import pytest
 import webvtt
 
 from audio.assemble import SentenceTiming
-from audio.captions import Cue, to_vtt, vtt_payload
 from audio.errors import VerifyError
 from audio.lexicon import plain
+from audio.outputs.captions import Cue, to_vtt, vtt_payload
+from audio.outputs.wordtiming import TimedWord, heard_starts, measure, read_words, timed_words, word_ends, word_starts
 from audio.report import render_table
 from audio.verify import Thresholds, evaluate, reference_from_tags, verify
-from audio.wordtiming import TimedWord, heard_starts, measure, read_words, timed_words, word_ends, word_starts
 from tests.test_publish import AXE, CHROMIUM, _open, _seconds, _transcript_text
 
 STAMP = re.compile(r"<(\d\d:\d\d:\d\d\.\d\d\d)>")

@@ -10,8 +10,8 @@ from mutagen.mp3 import MP3
 from audio import tools
 from audio.encode import decode
 from audio.loudness import true_peak_dbtp
+from audio.outputs.tag import ffprobe_chapters, read_chapters
 from audio.render import RenderOptions, render
-from audio.tag import ffprobe_chapters, read_chapters
 
 
 def test_chapters_read_back_with_mutagen(seed_render):

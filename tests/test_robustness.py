@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from audio import tools
 from audio.cli import app
-from audio.errors import EncodeError, InputError, ParseError, SynthesisError
 from audio.episode import load_episode
+from audio.errors import EncodeError, InputError, ParseError, SynthesisError
 from audio.parse import parse_transcript
 from audio.render import RenderOptions, render
 from audio.speakers import display_name

@@ -7,8 +7,8 @@ import wave
 
 import pytest
 
-from audio.errors import SynthesisError
 from audio.engines.clip import read_marks as word_marks
+from audio.errors import SynthesisError
 from audio.speak import SpeechJob, Synthesizer, check_cached, check_clip
 
 JOB = SpeechJob(text="The Islamic State claimed the attack.", voice="gmw/en-us+m3", rate_wpm=160)

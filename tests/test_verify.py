@@ -10,7 +10,7 @@ import pytest
 from mutagen.id3 import ID3
 
 from audio.encode import decode, encode_mp3
-from audio.tag import read_chapters
+from audio.outputs.tag import read_chapters
 from audio.verify import RefTurn, evaluate, reference_from_tags, verify
 
 RATE = 22050

@@ -13,8 +13,8 @@ import os
 import re
 import struct
 import wave
-from fractions import Fraction
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 

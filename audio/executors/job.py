@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..episode import Episode
 from ..errors import EpisodeError
-from ..feed import FeedItem
+from ..outputs.feed import FeedItem
 from ..render import RenderOptions
 
 
@@ -115,7 +115,7 @@ def run_job(job: Job) -> Outcome:
 
 
 def _run(job: Job, folder: Path) -> Outcome:
-    from ..publish import feed_item, publish
+    from ..outputs.publish import feed_item, publish
     from ..render import render
 
     mp3 = folder / f"{job.slug}.mp3"
@@ -147,5 +147,5 @@ def _run(job: Job, folder: Path) -> Outcome:
 
 def import_render() -> None:
     """Import what a render needs (a worker does so before its first episode comes)."""
-    import audio.publish  # noqa: F401
+    import audio.outputs.publish  # noqa: F401
     import audio.render  # noqa: F401

@@ -26,7 +26,7 @@ class LocalPool:
         ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         if ctx.get_start_method() == "forkserver":
             # The server imports the render once; each worker forks from it ready.
-            ctx.set_forkserver_preload(["audio.executors.job", "audio.render", "audio.publish"])
+            ctx.set_forkserver_preload(["audio.executors.job", "audio.render", "audio.outputs.publish"])
         self.pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_local_worker)
 
     def submit(self, job: Job):

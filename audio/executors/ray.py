@@ -20,7 +20,6 @@ from pathlib import Path
 from ..errors import InputError
 from .job import Job, Outcome, import_render, one_line, run_job
 
-
 # For a Ray the batch starts for itself (unless set already): its processes inherit them.
 _OWN_RAY_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",  # offline: report nothing to ray.io (Ray's documented opt-out)

@@ -13,8 +13,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .assemble import ChapterMark
-from .errors import InputError, TagError
+from ..assemble import ChapterMark
+from ..errors import InputError, TagError
 from .tag import check_chapters, mp3_duration_ms, read_tags, replace_chapters
 
 _LINE = re.compile(r"^\s*(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d{1,3})?)\s+(.+?)\s*$")

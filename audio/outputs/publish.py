@@ -9,21 +9,18 @@ Each file is written to a temporary name and renamed into place.
 
 from __future__ import annotations
 
-import html
 import json
 import logging
-import os
-import string
-import tempfile
-from collections.abc import Iterable, Sequence
-from importlib import resources
+from collections.abc import Iterable
 from pathlib import Path
 
-from .art import Artwork
-from .captions import Cue, build_cues, chapters_vtt, timestamp, to_srt, to_vtt, vtt_payload
-from .errors import OutputError
+from ..art import Artwork
+from ..errors import OutputError
+from ..files import write_atomic
+from ..show import SHOW_PAGE, Show, show_from_episode
+from .captions import Cue, build_cues, chapters_vtt, to_srt, to_vtt
 from .feed import FeedItem, build_feed
-from .show import SHOW_PAGE, Show, show_from_episode
+from .player import player_html
 from .wordtiming import TimedWord, timed_words
 
 log = logging.getLogger(__name__)
@@ -31,26 +28,6 @@ log = logging.getLogger(__name__)
 FORMATS = ("vtt", "srt", "chapters", "transcript", "words", "feed", "player")
 CHAPTERS_VERSION = "1.2.0"
 TRANSCRIPT_VERSION = "1.0.0"
-_LANGUAGE_NAMES = {"en": "English", "fr": "French", "de": "German", "es": "Spanish"}
-
-
-def write_atomic(dest: Path, data: bytes | str) -> Path:
-    blob = data.encode("utf-8") if isinstance(data, str) else data
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-    except OSError as exc:
-        raise OutputError(f"cannot write to {dest.parent}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(blob)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError) and not isinstance(exc, OutputError):  # a full disk, a folder in the way
-            raise OutputError(f"cannot write {dest}: {exc.strerror or exc}") from None
-        raise
-    return dest
 
 
 def _seconds(ms: int) -> float:
@@ -74,53 +51,6 @@ def words_json(words: Iterable[TimedWord]) -> dict:
     return {"version": TRANSCRIPT_VERSION,
             "segments": [{"speaker": w.speaker, "startTime": _seconds(w.start_ms), "endTime": _seconds(w.end_ms),
                           "body": w.text} for w in words]}
-
-
-def _transcript_html(words: Sequence[TimedWord]) -> str:
-    """One paragraph per turn and one element per written word, with its start in seconds.
-
-    Written here rather than built by the page's script: an hour has about
-    9,000 words, and the browser parses markup far faster than script can
-    make elements.  The first word is the transcript's one tab stop (the
-    page's script moves it: a roving tabindex).
-    """
-    esc = html.escape
-    parts: list[str] = []
-    turn = None
-    for n, w in enumerate(words):
-        if w.turn_index != turn:
-            parts.append(f'{"</p>" if turn is not None else ""}<p class="turn"><span class="speaker">'
-                         f'{esc(w.speaker)}:</span>')
-            turn = w.turn_index
-        stop = ' tabindex="0" aria-describedby="transcript-help"' if n == 0 else ""
-        parts.append(f' <span data-start="{_seconds(w.start_ms)}"{stop}>{esc(w.text)}</span>')
-    return "".join(parts) + ("</p>" if parts else "")
-
-
-def player_html(result, cues: list[Cue], words: Sequence[TimedWord], show_href: str = "") -> str:
-    """The player page; *show_href* links the show's name to the show's page."""
-    meta = result.episode.metadata
-    stem = result.path.stem
-    esc = html.escape
-    chapter_items = "".join(
-        f'<li><button type="button" data-start="{_seconds(m.start_ms)}">'
-        f'<span class="time">{timestamp(m.start_ms)[:8]}</span>{esc(m.title)}</button></li>'
-        for m in result.chapters)
-    # The captions again (with their word timestamps) for the offline page,
-    # whose browser will not load the .vtt files beside it.
-    data = {"cues": [{"start": _seconds(c.start_ms), "end": _seconds(c.end_ms), "text": vtt_payload(c)}
-                     for c in cues],
-            "chapters": [{"id": m.element_id, "start": _seconds(m.start_ms), "end": _seconds(m.end_ms),
-                          "text": m.title} for m in result.chapters]}
-    template = string.Template(resources.files("audio").joinpath("player.html").read_text(encoding="utf-8"))
-    lang = meta.language.split("-")[0]
-    show = f'<a href="{esc(show_href)}">{esc(meta.show)}</a>' if show_href else esc(meta.show)
-    return template.substitute(
-        lang=esc(lang), lang_label=_LANGUAGE_NAMES.get(lang, lang), title=esc(meta.title), show=show,
-        description=esc(meta.description), mp3=esc(result.path.name), vtt=esc(f"{stem}.vtt"),
-        chapters_vtt=esc(f"{stem}.chapters.vtt"), chapter_items=chapter_items,
-        transcript_items=_transcript_html(words),
-        data=json.dumps(data, ensure_ascii=False).replace("</", "<\\/"))
 
 
 def feed_item(result, formats: Iterable[str] = FORMATS, *, page_name: str = SHOW_PAGE,

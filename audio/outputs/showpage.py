@@ -12,8 +12,8 @@ import string
 from collections.abc import Sequence
 from importlib import resources
 
+from ..show import FEED_NAME, Show
 from .feed import FeedItem, duration_hms, newest_first
-from .show import FEED_NAME, Show
 
 
 def _duration(ms: int) -> str:
@@ -36,7 +36,7 @@ def _episode(item: FeedItem) -> str:
 
 def show_page_html(show: Show, items: Sequence[FeedItem], cover_name: str) -> str:
     esc = html.escape
-    template = string.Template(resources.files("audio").joinpath("show.html").read_text(encoding="utf-8"))
+    template = string.Template(resources.files(__package__).joinpath("show.html").read_text(encoding="utf-8"))
     ordered = newest_first(items)
     return template.substitute(
         lang=esc(show.language.split("-")[0]), title=esc(show.title), feed=esc(FEED_NAME), cover=esc(cover_name),

@@ -16,15 +16,32 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mutagen import MutagenError
-from mutagen.id3 import (APIC, CHAP, COMM, CTOC, ID3, TALB, TCON, TDRC, TIT2, TLAN, TPE1, TXXX, USLT,
-                         CTOCFlags, Encoding, ID3NoHeaderError, PictureType)
+from mutagen.id3 import (
+    APIC,
+    CHAP,
+    COMM,
+    CTOC,
+    ID3,
+    TALB,
+    TCON,
+    TDRC,
+    TIT2,
+    TLAN,
+    TPE1,
+    TXXX,
+    USLT,
+    CTOCFlags,
+    Encoding,
+    ID3NoHeaderError,
+    PictureType,
+)
 from mutagen.mp3 import MP3
 
-from . import tools
-from .art import Artwork
-from .assemble import ChapterMark
-from .errors import InputError, TagError
-from .manifest import Metadata
+from .. import tools
+from ..art import Artwork
+from ..assemble import ChapterMark
+from ..errors import InputError, TagError
+from ..manifest import Metadata
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .wordtiming import word_starts
 
 if TYPE_CHECKING:  # numpy stays unloaded until the render needs it
-    from .assemble import SentenceTiming
+    from ..assemble import SentenceTiming
 
 MAX_LINE_CHARS = 42
 MAX_LINES = 2

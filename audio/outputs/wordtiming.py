@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import VerifyError
+from ..errors import VerifyError
 
 if TYPE_CHECKING:  # numpy stays unloaded until the render needs it
-    from .assemble import SentenceTiming
-    from .transcribe import Recognition
+    from ..assemble import SentenceTiming
+    from ..transcribe import Recognition
 
 WORST_KEPT = 10  # words listed in the report with the largest differences
 
@@ -135,7 +135,7 @@ def heard_starts(words: Sequence[TimedWord], heard: Recognition) -> list[int | N
     Uses the verify alignment (Levenshtein over normalised tokens, each
     keeping its time), with each written word as its own reference passage.
     """
-    from . import align as al
+    from .. import align as al
 
     ref = al.reference_tokens([w.text for w in words])
     a = al.align(ref, al.hypothesis_tokens(heard.words))
