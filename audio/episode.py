@@ -92,23 +92,34 @@ def read_transcript_file(path: Path) -> str:
 
 
 # [episode] key -> FoundMetadata field
-_FOUND_FIELDS = {"show": "show", "author": "author", "date": "date", "description": "description",
+_FOUND_FIELDS = {"title": "title", "show": "show", "author": "author", "date": "date", "description": "description",
                  "language": "language", "number": "episode_number"}
 
 
+def _title_from_name(path: Path) -> str:
+    return path.stem.replace("-", " ").replace("_", " ").strip().capitalize() or "Episode"
+
+
 def _inferred_metadata(path: Path, found: FoundMetadata) -> Metadata:
-    stem = path.stem.replace("-", " ").replace("_", " ").strip().capitalize() or "Episode"
-    title = found.title or stem
+    title = found.title or _title_from_name(path)
     return Metadata(title=title, show=found.show or title, author=found.author,
                     date=found.date or _dt.date.today().isoformat(), language=found.language or "en",
                     description=found.description, number=found.episode_number or None)
 
 
-def _fill_gaps(metadata: Metadata, found: FoundMetadata, given: frozenset[str]) -> Metadata:
-    """The manifest's metadata, with what it leaves out taken from the transcript."""
+def _fill_gaps(metadata: Metadata, found: FoundMetadata, given: frozenset[str], path: Path) -> Metadata:
+    """The manifest's metadata, with what it leaves out taken from the transcript.
+
+    A title neither gives is the file name's, as without a manifest; a show
+    neither gives is the title, as a manifest's own default is.
+    """
     changes = {key: getattr(found, field) for key, field in _FOUND_FIELDS.items()
                if key not in given and getattr(found, field)}
-    return replace(metadata, **changes) if changes else metadata
+    if not changes.get("title", metadata.title):
+        changes["title"] = _title_from_name(path)
+    if "show" not in given and "show" not in changes:
+        changes["show"] = changes.get("title", metadata.title)
+    return replace(metadata, **changes)
 
 
 def _inferred_manifest(path: Path, speakers: tuple[Speaker, ...],
@@ -134,7 +145,7 @@ def load_episode(transcript: Path, manifest: Path | None = None, *,
         man = load_manifest(Path(manifest))
         parsed = parse_transcript(text, speakers=man.speakers, narrator=man.narrator,
                                   chapter_titles=dict(man.chapter_titles), source=str(transcript))
-        man = replace(man, metadata=_fill_gaps(man.metadata, parsed.metadata, man.episode_keys))
+        man = replace(man, metadata=_fill_gaps(man.metadata, parsed.metadata, man.episode_keys, transcript))
     else:
         parsed = parse_transcript(text, source=str(transcript))
         man = _inferred_manifest(transcript, parsed.speakers, parsed.metadata)

@@ -218,8 +218,6 @@ def manifest_from_dict(data: dict[str, Any], *, source: str = "manifest") -> Man
             raise ManifestError(f"{source}: unknown table {key!r} (allowed: {', '.join(sorted(_TOP_LEVEL))})")
     episode = data.get("episode", {})
     _check_table(episode, "episode", f"{source} [episode]")
-    if not episode.get("title"):
-        raise ManifestError(f"{source}: [episode] title is required")
     raw_speakers = data.get("speakers", [])
     if not isinstance(raw_speakers, list) or not raw_speakers:
         raise ManifestError(f"{source}: at least one [[speakers]] entry is required")
@@ -256,7 +254,9 @@ def manifest_from_dict(data: dict[str, Any], *, source: str = "manifest") -> Man
     number = episode.get("number")
     if number is not None and number < 1:
         raise ManifestError(f"{source}: [episode] number {number} is not a positive episode number")
-    metadata = Metadata(title=episode["title"], show=episode.get("show", episode["title"]),
+    # A title (and so the show's default) left out is the transcript's, or its file name's: audio.episode fills it.
+    title = episode.get("title", "")
+    metadata = Metadata(title=title, show=episode.get("show", title),
                         author=episode.get("author", ""), date=str(date),
                         language=episode.get("language", "en"),
                         description=episode.get("description", ""),
