@@ -16,6 +16,7 @@ from typing import Any
 
 from .engines import ENGINES
 from .errors import ManifestError
+from .hygiene import Removal, clean_data
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ class Manifest:
     true_peak_dbtp: float = -1.0
     bitrate_kbps: int = 64
     episode_keys: frozenset[str] = frozenset()  # the [episode] keys the file gave; the transcript may fill the others
+    removed: tuple[Removal, ...] = ()  # characters taken out of its strings (audio.hygiene), for `episode inspect`
 
     def speaker(self, speaker_id: str) -> Speaker:
         for s in self.speakers:
@@ -283,7 +285,9 @@ def load_manifest(path: Path) -> Manifest:
         raise ManifestError(f"{path}: not UTF-8 (byte offset {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ManifestError(f"{path}: invalid TOML: {exc}") from None
-    manifest = manifest_from_dict(data, source=str(path))
+    removed: list[Removal] = []
+    data = clean_data(data, removals=removed)  # before anything reads a string: no output gets them
+    manifest = replace(manifest_from_dict(data, source=str(path)), removed=tuple(removed))
     image = manifest.metadata.image
     if image and not Path(image).is_absolute():  # relative to the manifest, as a producer writes it
         manifest = replace(manifest, metadata=replace(manifest.metadata, image=str(Path(path).parent / image)))
