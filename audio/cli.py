@@ -255,6 +255,10 @@ def chapters(
         return
     if set_from is not None:
         marks = set_chapters(file, set_from)
+        from .precheck import chapter_warning
+
+        if nested := chapter_warning(len(marks)):
+            typer.echo(f"Warning: {nested}", err=True)
         typer.echo(f"Wrote {len(marks)} chapters to {file}")
         return
     marks = read_chapters(file)

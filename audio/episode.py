@@ -20,6 +20,7 @@ from .formats import FoundMetadata
 from .lexicon import spoken_text, word_offsets
 from .manifest import Manifest, Metadata, Speaker, load_manifest, manifest_beside
 from .hygiene import Removal, clean_fields
+from .precheck import chapter_warning
 from .parse import Chapter, Decision, ParsedTranscript, SoundCue, Turn, decode_text, parse_transcript
 from .speak import SpeechJob
 from .voices import assign_default_voices, check_voice
@@ -160,7 +161,8 @@ def load_episode(transcript: Path, manifest: Path | None = None, *,
     removed = _removed(transcript, (*getattr(text, "removals", ()), *guarded), man.removed)
     return Episode(manifest=man, turns=parsed.turns, chapters=parsed.chapters, source=transcript,
                    format=parsed.format, decisions=removed + parsed.decisions,
-                   warnings=parsed.warnings + _removed_warning(removed), found=parsed.metadata, cues=parsed.cues)
+                   warnings=parsed.warnings + _removed_warning(removed) + _nesting_warning(len(parsed.chapters)),
+                   found=parsed.metadata, cues=parsed.cues)
 
 
 def _guarded(parsed: ParsedTranscript, removals: list[Removal]) -> ParsedTranscript:
@@ -176,6 +178,11 @@ def _removed(transcript: Path, text: tuple, manifest: tuple) -> tuple[Decision, 
     """What hygiene took out of the transcript (by line) and the manifest (by key), as decisions to check."""
     return (tuple(Decision(r.line_no, r.message, doubtful=True) for r in text)
             + tuple(Decision(0, f"manifest {r.message}", doubtful=True) for r in manifest))
+
+
+def _nesting_warning(chapters: int) -> tuple[str, ...]:
+    line = chapter_warning(chapters)
+    return (line,) if line else ()
 
 
 def _removed_warning(removed: tuple[Decision, ...]) -> tuple[str, ...]:
