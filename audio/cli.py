@@ -15,11 +15,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from .checkout import out_or_default, transcript_or_seed
 from .errors import EpisodeError
 from .verify import Thresholds
 
-SEED = Path("seeds/flashpoint-iran-zelin.txt")
-DEFAULT_OUT = Path("output/flashpoint-iran-zelin.mp3")
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
@@ -89,9 +88,9 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log eac
 @app.command()
 @domain_errors
 def render(
-    transcript: Annotated[Path, typer.Argument(help="Speaker-labelled transcript (UTF-8 text).")] = SEED,
+    transcript: Annotated[Optional[Path], typer.Argument(help="Speaker-labelled transcript (UTF-8 text); default, in episode's checkout: the seed interview.", show_default=False)] = None,
     manifest: Annotated[Optional[Path], typer.Option("--manifest", "-m", help="Episode manifest (TOML); default: TRANSCRIPT with .toml, if present.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="MP3 to write.")] = DEFAULT_OUT,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="MP3 to write; default, in episode's checkout: output/TRANSCRIPT.mp3.", show_default=False)] = None,
     voice: Annotated[list[str], typer.Option("--voice", help="Override a voice: SPEAKER=ENGINE:VOICE (repeatable).")] = [],
     engine: Annotated[Optional[str], typer.Option("--engine", help="Put every speaker on one engine's voices: hibari, piper or pyttsx3.")] = None,
     id3v2: Annotated[int, typer.Option("--id3v2", help="ID3v2 version: 3 (most compatible) or 4.")] = 3,
@@ -113,6 +112,8 @@ def render(
     from .render import render as render_episode
     from .show import show_from_episode, with_base_url
 
+    transcript = transcript_or_seed(transcript, "render")
+    out = out_or_default(out, transcript)
     if id3v2 not in (3, 4):
         raise _fail(f"--id3v2 must be 3 or 4, not {id3v2}")
     unknown = [f for f in skip if f not in FORMATS]
@@ -141,7 +142,7 @@ def render(
 @app.command()
 @domain_errors
 def inspect(
-    transcript: Annotated[Path, typer.Argument(help="Speaker-labelled transcript.")] = SEED,
+    transcript: Annotated[Optional[Path], typer.Argument(help="Speaker-labelled transcript; default, in episode's checkout: the seed interview.", show_default=False)] = None,
     manifest: Annotated[Optional[Path], typer.Option("--manifest", "-m", help="Episode manifest (TOML).")] = None,
     engine: Annotated[Optional[str], typer.Option("--engine", help="Show the voices and lexicon one engine would use.")] = None,
 ) -> None:
@@ -149,6 +150,7 @@ def inspect(
 
     Example: episode inspect seeds/flashpoint-iran-zelin.txt
     """
+    transcript = transcript_or_seed(transcript, "inspect")
     from .engines import canonical
     from .episode import load_episode
     from .lexicon import spoken_text
@@ -255,6 +257,10 @@ def chapters(
         return
     if set_from is not None:
         marks = set_chapters(file, set_from)
+        from .precheck import chapter_warning
+
+        if nested := chapter_warning(len(marks)):
+            typer.echo(f"Warning: {nested}", err=True)
         typer.echo(f"Wrote {len(marks)} chapters to {file}")
         return
     marks = read_chapters(file)

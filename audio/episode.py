@@ -19,7 +19,9 @@ from .errors import InputError
 from .formats import FoundMetadata
 from .lexicon import spoken_text, word_offsets
 from .manifest import Manifest, Metadata, Speaker, load_manifest, manifest_beside
-from .parse import Chapter, Decision, SoundCue, Turn, decode_text, parse_transcript
+from .hygiene import Removal, clean_fields
+from .precheck import chapter_warning
+from .parse import Chapter, Decision, ParsedTranscript, SoundCue, Turn, decode_text, parse_transcript
 from .speak import SpeechJob
 from .voices import assign_default_voices, check_voice
 
@@ -92,23 +94,34 @@ def read_transcript_file(path: Path) -> str:
 
 
 # [episode] key -> FoundMetadata field
-_FOUND_FIELDS = {"show": "show", "author": "author", "date": "date", "description": "description",
+_FOUND_FIELDS = {"title": "title", "show": "show", "author": "author", "date": "date", "description": "description",
                  "language": "language", "number": "episode_number"}
 
 
+def _title_from_name(path: Path) -> str:
+    return path.stem.replace("-", " ").replace("_", " ").strip().capitalize() or "Episode"
+
+
 def _inferred_metadata(path: Path, found: FoundMetadata) -> Metadata:
-    stem = path.stem.replace("-", " ").replace("_", " ").strip().capitalize() or "Episode"
-    title = found.title or stem
+    title = found.title or _title_from_name(path)
     return Metadata(title=title, show=found.show or title, author=found.author,
                     date=found.date or _dt.date.today().isoformat(), language=found.language or "en",
                     description=found.description, number=found.episode_number or None)
 
 
-def _fill_gaps(metadata: Metadata, found: FoundMetadata, given: frozenset[str]) -> Metadata:
-    """The manifest's metadata, with what it leaves out taken from the transcript."""
+def _fill_gaps(metadata: Metadata, found: FoundMetadata, given: frozenset[str], path: Path) -> Metadata:
+    """The manifest's metadata, with what it leaves out taken from the transcript.
+
+    A title neither gives is the file name's, as without a manifest; a show
+    neither gives is the title, as a manifest's own default is.
+    """
     changes = {key: getattr(found, field) for key, field in _FOUND_FIELDS.items()
                if key not in given and getattr(found, field)}
-    return replace(metadata, **changes) if changes else metadata
+    if not changes.get("title", metadata.title):
+        changes["title"] = _title_from_name(path)
+    if "show" not in given and "show" not in changes:
+        changes["show"] = changes.get("title", metadata.title)
+    return replace(metadata, **changes)
 
 
 def _inferred_manifest(path: Path, speakers: tuple[Speaker, ...],
@@ -128,15 +141,16 @@ def load_episode(transcript: Path, manifest: Path | None = None, *,
     """
     transcript = Path(transcript)
     text = read_transcript_file(transcript)
+    guarded: list[Removal] = []
     if manifest is None and find_manifest:
         manifest = manifest_beside(transcript)
     if manifest is not None:
         man = load_manifest(Path(manifest))
-        parsed = parse_transcript(text, speakers=man.speakers, narrator=man.narrator,
-                                  chapter_titles=dict(man.chapter_titles), source=str(transcript))
-        man = replace(man, metadata=_fill_gaps(man.metadata, parsed.metadata, man.episode_keys))
+        parsed = _guarded(parse_transcript(text, speakers=man.speakers, narrator=man.narrator,
+                                           chapter_titles=dict(man.chapter_titles), source=str(transcript)), guarded)
+        man = replace(man, metadata=_fill_gaps(man.metadata, parsed.metadata, man.episode_keys, transcript))
     else:
-        parsed = parse_transcript(text, source=str(transcript))
+        parsed = _guarded(parse_transcript(text, source=str(transcript)), guarded)
         man = _inferred_manifest(transcript, parsed.speakers, parsed.metadata)
     if engine is not None:
         man = replace(man, speakers=assign_default_voices(man.speakers, engine))
@@ -144,6 +158,35 @@ def load_episode(transcript: Path, manifest: Path | None = None, *,
         man = man.with_voices(voices)
     log.info("parsed %d turns, %d chapters from %s (%s)", len(parsed.turns), len(parsed.chapters), transcript,
              parsed.format)
+    removed = _removed(transcript, (*getattr(text, "removals", ()), *guarded), man.removed)
     return Episode(manifest=man, turns=parsed.turns, chapters=parsed.chapters, source=transcript,
-                   format=parsed.format, decisions=parsed.decisions, warnings=parsed.warnings,
+                   format=parsed.format, decisions=removed + parsed.decisions,
+                   warnings=parsed.warnings + _removed_warning(removed) + _nesting_warning(len(parsed.chapters)),
                    found=parsed.metadata, cues=parsed.cues)
+
+
+def _guarded(parsed: ParsedTranscript, removals: list[Removal]) -> ParsedTranscript:
+    """What the readers made of escapes (JSON's \\u001b, HTML's &#27;, ...) cleaned as the decoded text was."""
+    return replace(parsed, turns=tuple(clean_fields(t, removals, t.line_no) for t in parsed.turns),
+                   chapters=tuple(clean_fields(c, removals, where=f"chapter {c.index + 1} title")
+                                  for c in parsed.chapters),
+                   speakers=tuple(clean_fields(s, removals, where=f"speaker {s.id}") for s in parsed.speakers),
+                   metadata=clean_fields(parsed.metadata, removals, where="transcript's metadata"))
+
+
+def _removed(transcript: Path, text: tuple, manifest: tuple) -> tuple[Decision, ...]:
+    """What hygiene took out of the transcript (by line) and the manifest (by key), as decisions to check."""
+    return (tuple(Decision(r.line_no, r.message, doubtful=True) for r in text)
+            + tuple(Decision(0, f"manifest {r.message}", doubtful=True) for r in manifest))
+
+
+def _nesting_warning(chapters: int) -> tuple[str, ...]:
+    line = chapter_warning(chapters)
+    return (line,) if line else ()
+
+
+def _removed_warning(removed: tuple[Decision, ...]) -> tuple[str, ...]:
+    if not removed:
+        return ()
+    return (f"removed {len(removed)} control character(s), ESC sequence(s), noncharacter(s) or bidi override(s), "
+            "which no output carries (`episode inspect` lists each)",)

@@ -3,11 +3,19 @@
 Every output is made under a temporary name in its destination's folder
 and renamed into place when complete: a failure, an interrupt or a full
 disk leaves the earlier file (or none) as it was.
+
+A temporary name carries its writer: ``.NAME.~HOST-PID.XXXXXXXX[SUFFIX]``.
+A process killed with SIGKILL cleans nothing up, so a render removes what
+earlier renders of the same destination left (its MP3's and its sidecars'
+temporary files), when their writer, on this machine, is gone; a file of
+a render still running, or of another machine's (a shared folder), is kept.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import socket
 import tempfile
 from pathlib import Path
 
@@ -17,7 +25,7 @@ from .errors import OutputError
 def write_atomic(dest: Path, data: bytes | str) -> Path:
     blob = data.encode("utf-8") if isinstance(data, str) else data
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+        fd, tmp = tempfile.mkstemp(prefix=_prefix(dest.name), dir=dest.parent)
     except OSError as exc:
         raise OutputError(f"cannot write to {dest.parent}: {exc.strerror}") from None
     try:
@@ -34,11 +42,59 @@ def write_atomic(dest: Path, data: bytes | str) -> Path:
 
 
 def temporary_beside(dest: Path, suffix: str) -> Path:
-    """An empty private file in *dest*'s folder, to be renamed onto *dest* when complete."""
+    """An empty private file in *dest*'s folder, to be renamed onto *dest* when complete.
+
+    What earlier writers of *dest* (and of its sidecars) left and no live
+    process holds is removed first.
+    """
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=suffix, dir=dest.parent)
+        remove_stale(dest)
+        fd, name = tempfile.mkstemp(prefix=_prefix(dest.stem), suffix=suffix, dir=dest.parent)
     except OSError as exc:
         raise OutputError(f"cannot write to {dest.parent}: {exc.strerror}") from None
     os.close(fd)
     return Path(name)
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "host"
+
+
+def _prefix(name: str) -> str:
+    return f".{name}.~{_host()}-{os.getpid()}."
+
+
+_OURS = re.compile(r"\.(?P<base>.+)\.~(?P<host>[A-Za-z0-9-]+)-(?P<pid>\d+)\.[a-z0-9_]{8}(?:\.[^.]+)*")
+
+
+def remove_stale(dest: Path) -> list[Path]:
+    """Remove the temporary files of *dest* and its sidecars (``STEM.*``) whose writer here has died."""
+    stem, host, removed = Path(dest).stem, _host(), []
+    try:
+        entries = list(os.scandir(Path(dest).parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _OURS.fullmatch(entry.name)
+        if (m is None or m["host"] != host or not (m["base"] == stem or m["base"].startswith(stem + "."))
+                or _alive(int(m["pid"])) or not entry.is_file(follow_symlinks=False)):
+            continue
+        try:
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except FileNotFoundError:  # another render swept it first
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True

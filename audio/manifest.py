@@ -16,6 +16,7 @@ from typing import Any
 
 from .engines import ENGINES
 from .errors import ManifestError
+from .hygiene import Removal, clean_data
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ class Manifest:
     true_peak_dbtp: float = -1.0
     bitrate_kbps: int = 64
     episode_keys: frozenset[str] = frozenset()  # the [episode] keys the file gave; the transcript may fill the others
+    removed: tuple[Removal, ...] = ()  # characters taken out of its strings (audio.hygiene), for `episode inspect`
 
     def speaker(self, speaker_id: str) -> Speaker:
         for s in self.speakers:
@@ -218,8 +220,6 @@ def manifest_from_dict(data: dict[str, Any], *, source: str = "manifest") -> Man
             raise ManifestError(f"{source}: unknown table {key!r} (allowed: {', '.join(sorted(_TOP_LEVEL))})")
     episode = data.get("episode", {})
     _check_table(episode, "episode", f"{source} [episode]")
-    if not episode.get("title"):
-        raise ManifestError(f"{source}: [episode] title is required")
     raw_speakers = data.get("speakers", [])
     if not isinstance(raw_speakers, list) or not raw_speakers:
         raise ManifestError(f"{source}: at least one [[speakers]] entry is required")
@@ -256,7 +256,9 @@ def manifest_from_dict(data: dict[str, Any], *, source: str = "manifest") -> Man
     number = episode.get("number")
     if number is not None and number < 1:
         raise ManifestError(f"{source}: [episode] number {number} is not a positive episode number")
-    metadata = Metadata(title=episode["title"], show=episode.get("show", episode["title"]),
+    # A title (and so the show's default) left out is the transcript's, or its file name's: audio.episode fills it.
+    title = episode.get("title", "")
+    metadata = Metadata(title=title, show=episode.get("show", title),
                         author=episode.get("author", ""), date=str(date),
                         language=episode.get("language", "en"),
                         description=episode.get("description", ""),
@@ -283,7 +285,9 @@ def load_manifest(path: Path) -> Manifest:
         raise ManifestError(f"{path}: not UTF-8 (byte offset {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ManifestError(f"{path}: invalid TOML: {exc}") from None
-    manifest = manifest_from_dict(data, source=str(path))
+    removed: list[Removal] = []
+    data = clean_data(data, removals=removed)  # before anything reads a string: no output gets them
+    manifest = replace(manifest_from_dict(data, source=str(path)), removed=tuple(removed))
     image = manifest.metadata.image
     if image and not Path(image).is_absolute():  # relative to the manifest, as a producer writes it
         manifest = replace(manifest, metadata=replace(manifest.metadata, image=str(Path(path).parent / image)))

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
+from . import hygiene
 from .errors import InputError, ParseError
 from .formats import Document, FoundMetadata, read_document
 from .formats.base import Label, Paragraph
@@ -127,19 +128,28 @@ class ParsedTranscript:
 
 
 def decode_text(data: bytes, *, source: str = "transcript") -> str:
-    """Bytes -> text: UTF-8 (with or without BOM) or UTF-16 with a BOM."""
+    """Bytes -> text: UTF-8 (with or without BOM) or UTF-16 with a BOM.
+
+    What no output should carry (control characters, ESC sequences,
+    noncharacters, bidi overrides: audio.hygiene) is removed here, once; the
+    text returned says what went (``removals``).  A NUL is refused.
+    """
     if not data.strip():
         raise InputError(f"{source} is empty")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
-            return data.decode("utf-16")
+            text = data.decode("utf-16")
         except UnicodeDecodeError as exc:
             raise InputError(f"{source}: invalid UTF-16 at byte offset {exc.start}") from None
+        if "\x00" in text:
+            nul = text.index("\x00")
+            raise InputError(f"{source} looks binary (NUL at line {text.count(chr(10), 0, nul) + 1}), not text")
+        return hygiene.clean(text)
     if b"\x00" in data:
         nul = data.index(b"\x00")
         raise InputError(f"{source} looks binary (NUL byte at offset {nul}), not text")
     try:
-        return data.decode("utf-8-sig")
+        return hygiene.clean(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise InputError(f"{source} is not UTF-8: invalid byte 0x{data[exc.start]:02x} at byte offset {exc.start}") from None
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import tools
 from .art import Artwork
 from .episode import Episode
-from .errors import OutputError, TagError
+from .errors import TagError
 from .files import temporary_beside
+from .precheck import precheck
 from .speak import SynthesisStats, Synthesizer, default_cache_dir
 
 if TYPE_CHECKING:
@@ -85,11 +85,7 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
     then the synthesizer's own.
     """
     dest = Path(dest)
-    if dest.exists() and dest.is_dir():
-        raise OutputError(f"{dest} is a folder; give an .mp3 file name")
-    tools.require("ffmpeg")
-    tools.require("ffprobe")
-    episode.check_voices()  # each engine checks what it needs: espeak-ng, its package, its model
+    precheck(episode, dest, options)  # what can fail without speech fails before it
     jobs = episode.speech_jobs()
 
     def tick(stage: str, total: int) -> Callable[[int], None]:

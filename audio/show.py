@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .hygiene import clean_data
 from .errors import ManifestError
 from .manifest import Metadata
 
@@ -169,7 +170,7 @@ def show_from_dict(table: dict[str, Any], *, source: str, folder: Path, defaults
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(Path(path).read_bytes().decode("utf-8"))
+        return clean_data(tomllib.loads(Path(path).read_bytes().decode("utf-8")))  # as an episode's manifest is
     except FileNotFoundError:
         raise ManifestError(f"show manifest not found: {path}") from None
     except OSError as exc:

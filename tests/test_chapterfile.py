@@ -122,7 +122,6 @@ def test_set_and_remove_keep_audio_and_tags(small_episodes, tmp_path):
     ('{"chapters": [{"startTime": 0, "endTime": 3, "title": "A"}, {"startTime": 2, "title": "B"}]}',
      "chapters overlap: 'A' ends after 'B' starts"),
     ("00:00:00.000 A\n01:00:00.000 B\n", "chapter 'B' starts at 3600000 ms, past the end"),
-    ("".join(f"00:00:00.{n:03d} C{n}\n" for n in range(256)), "256 chapters: one table of contents holds at most 255"),
     ("0:0:x Bad\n", "line 1: expected 'HH:MM:SS.mmm Title'"),
 ])
 def test_bad_chapter_files_are_refused(small_episodes, tmp_path, content, message):
@@ -142,5 +141,19 @@ def test_too_many_chapters_in_the_library(small_episodes, tmp_path):
     from audio.assemble import ChapterMark
     from audio.outputs.tag import check_chapters
 
-    with pytest.raises(TagError, match="at most 255"):
-        check_chapters([ChapterMark(n, f"c{n}", "t", n, n + 1) for n in range(256)])
+    check_chapters([ChapterMark(n, f"c{n}", "t", n, n + 1) for n in range(256)])  # nested, not refused
+    with pytest.raises(TagError, match=r"65026 chapters: an MP3's tables of contents hold at most 65025 \(255 tables"):
+        check_chapters([ChapterMark(n, f"c{n}", "t", n, n + 1) for n in range(65026)])
+
+
+def test_more_than_255_chapters_set_on_an_mp3_are_nested(small_episodes, tmp_path):
+    target = tmp_path / "copy.mp3"
+    shutil.copy(small_episodes[3].path, target)
+    chapters = tmp_path / "c.txt"
+    chapters.write_text("".join(f"00:00:00.{n:03d} C{n}\n" for n in range(256)), encoding="utf-8")
+    result = runner.invoke(app, ["chapters", str(target), "--set", str(chapters)])
+    assert result.exit_code == 0 and result.output == (
+        "Warning: 256 chapters are more than one ID3 table of contents lists (255): they are nested in 2 tables "
+        f"under the top-level one (every chapter is still a CHAP frame)\nWrote 256 chapters to {target}\n")
+    assert [m.title for m in read_chapters(target)] == [f"C{n}" for n in range(256)]
+    assert [c["title"] for c in ffprobe_chapters(target)] == [f"C{n}" for n in range(256)]

@@ -301,3 +301,28 @@ def test_manifest_wins_and_the_transcript_fills_its_gaps(tmp_path):
         encoding="utf-8")
     meta = load_episode(src).metadata
     assert (meta.date, meta.description) == ("2025-01-01", "")  # given, even empty: not filled
+
+
+def test_a_manifest_without_a_title_takes_the_transcripts(tmp_path):
+    """Every [episode] key the manifest leaves out, the title too, comes from the front matter."""
+    import shutil
+
+    src = tmp_path / "bread.md"
+    shutil.copy(CORPUS / "markdown-front-matter.md", src)
+    speakers = ('[[speakers]]\nid = "lena"\nname = "Lena Fischer"\nlabels = ["Lena Fischer"]\nvoice = "gmw/en-us"\n'
+                'role = "host"\n\n[[speakers]]\nid = "omar"\nname = "Omar Haddad"\nlabels = ["Omar Haddad"]\n'
+                'voice = "gmw/en-gb-x-rp"\n')
+    (tmp_path / "bread.toml").write_text(speakers, encoding="utf-8")  # no [episode] table at all
+    meta = load_episode(src).metadata
+    assert (meta.title, meta.show, meta.date, meta.number) == (
+        "Bread, Salt and Borders", "The Kitchen Table", "2024-05-17", 12)
+    assert meta.description == "A baker and a historian on what crosses borders with food."
+    (tmp_path / "bread.toml").write_text('[episode]\nauthor = "Food Radio"\n\n' + speakers, encoding="utf-8")
+    meta = load_episode(src).metadata
+    assert (meta.title, meta.author, meta.show) == ("Bread, Salt and Borders", "Food Radio", "The Kitchen Table")
+    # a transcript that names no title: the file name's, as without a manifest; the show is the title
+    plain = tmp_path / "kitchen-talk.txt"
+    plain.write_text("Lena Fischer: Welcome.\nOmar Haddad: Thank you.\nLena Fischer: Goodbye.\n", encoding="utf-8")
+    (tmp_path / "kitchen-talk.toml").write_text(speakers, encoding="utf-8")
+    meta = load_episode(plain).metadata
+    assert (meta.title, meta.show) == ("Kitchen talk", "Kitchen talk")

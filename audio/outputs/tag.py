@@ -42,13 +42,13 @@ from ..art import Artwork
 from ..assemble import ChapterMark
 from ..errors import InputError, TagError
 from ..manifest import Metadata
+from ..precheck import chapter_groups, check_chapter_count
 
 log = logging.getLogger(__name__)
 
 NO_OFFSET = 0xFFFFFFFF
 TOC_ID = "toc"
 TIMELINE_DESC = "EPISODE_TIMELINE"  # TXXX: turn start times, for `episode verify`
-MAX_CTOC_CHILDREN = 255  # the CTOC child count is one byte
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,7 @@ def transcript_lines(turns: Sequence[tuple[str, str]]) -> str:
 
 def check_chapters(chapters: Sequence[ChapterMark], duration_ms: int | None = None) -> None:
     """Refuse chapters that players would mis-show."""
-    if len(chapters) > MAX_CTOC_CHILDREN:
-        raise TagError(f"{len(chapters)} chapters: one table of contents holds at most {MAX_CTOC_CHILDREN}")
+    check_chapter_count(len(chapters))
     for prev, cur in zip(chapters, chapters[1:]):
         if cur.start_ms < prev.start_ms:
             raise TagError(f"chapters out of order: {cur.title!r} starts before {prev.title!r}")
@@ -98,8 +97,15 @@ def _add_chapters(tags: ID3, chapters: Sequence[ChapterMark], toc_title: str, en
         tags.add(CHAP(element_id=ch.element_id, start_time=ch.start_ms, end_time=ch.end_ms,
                       start_offset=NO_OFFSET, end_offset=NO_OFFSET,
                       sub_frames=[TIT2(encoding=enc, text=[ch.title])]))
-    tags.add(CTOC(element_id=TOC_ID, flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
-                  child_element_ids=[c.element_id for c in chapters],
+    ids = [c.element_id for c in chapters]
+    groups = chapter_groups(len(ids))
+    if len(groups) > 1:  # more than one CTOC lists: the top-level one lists CTOCs of at most 255 each
+        for n, group in enumerate(groups, start=1):
+            tags.add(CTOC(element_id=f"{TOC_ID}{n}", flags=CTOCFlags.ORDERED,
+                          child_element_ids=[ids[i] for i in group],
+                          sub_frames=[TIT2(encoding=enc, text=[f"Chapters {group.start + 1}-{group.stop}"])]))
+        ids = [f"{TOC_ID}{n}" for n in range(1, len(groups) + 1)]
+    tags.add(CTOC(element_id=TOC_ID, flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED, child_element_ids=ids,
                   sub_frames=[TIT2(encoding=enc, text=[toc_title])]))
 
 
@@ -240,11 +246,11 @@ def read_chapters(path: Path) -> tuple[ChapterMark, ...]:
     if tags is None:
         return ()
     chaps = {f.element_id: f for f in tags.getall("CHAP")}
+    tocs = {f.element_id: f for f in tags.getall("CTOC")}
     order = list(chaps)
-    for toc in tags.getall("CTOC"):
-        if toc.flags & CTOCFlags.TOP_LEVEL:
-            order = [cid for cid in toc.child_element_ids if cid in chaps]
-            break
+    top = next((toc for toc in tocs.values() if toc.flags & CTOCFlags.TOP_LEVEL), None)
+    if top is not None:
+        order = _toc_order(top, chaps, tocs, set())
     else:
         order.sort(key=lambda cid: chaps[cid].start_time)
     out = []
@@ -255,6 +261,18 @@ def read_chapters(path: Path) -> tuple[ChapterMark, ...]:
         out.append(ChapterMark(index=n, element_id=cid, title=title,
                                start_ms=frame.start_time, end_ms=frame.end_time))
     return tuple(out)
+
+
+def _toc_order(toc: CTOC, chaps: dict, tocs: dict, seen: set[str]) -> list[str]:
+    """The chapter ids a table of contents lists, its nested tables' in their place (a loop is read once)."""
+    seen.add(toc.element_id)
+    order = []
+    for cid in toc.child_element_ids:
+        if cid in chaps:
+            order.append(cid)
+        elif cid in tocs and cid not in seen:
+            order += _toc_order(tocs[cid], chaps, tocs, seen)
+    return order
 
 
 def read_transcript(path: Path) -> str | None:
