@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from . import exports, markdown, webpage
-from .base import Document, Dropped, FoundMetadata, Paragraph, strip_noise
-from .labels import label_of, shared_label
+from .base import Document, Dropped, FoundMetadata, Paragraph
+from .directions import speech_paragraphs
+from .labels import label_of, shared_label, without_honorific
 
 BLANK, BREAK, HEADING, LINE, HEADER = range(5)
 _NOTES_SCAN_LINES = 400  # show notes longer than this are not show notes
@@ -156,9 +157,10 @@ def _clean_page(items: list[tuple], md: bool, meta: FoundMetadata,
     return kept, meta, notes
 
 
-def _paragraphs(items: list[tuple], md: bool) -> list[Paragraph]:
+def _paragraphs(items: list[tuple], md: bool, dropped: list[Dropped]) -> list[Paragraph]:
     blank_separated = any(item[0] == BLANK for item in items[1:-1])
-    out: list[list] = []  # [line_no, text parts, label, labelled line, section_break, heading, rest given]
+    # [line_no, text parts, label, labelled line, section_break, heading, rest given, line of each part]
+    out: list[list] = []
     pending_break = False
     pending_heading = ""
     joinable = False
@@ -174,27 +176,47 @@ def _paragraphs(items: list[tuple], md: bool) -> list[Paragraph]:
             continue
         if kind == HEADER:
             name, rest = header
-            out.append([n, [rest] if rest else [], shared_label(name, True, True), "", pending_break, pending_heading,
-                        bool(rest)])
+            name, office = without_honorific(name)  # "Dr. Kim (00:00:03):" is Kim
+            out.append([n, [rest] if rest else [], shared_label(name, True, True, office), "", pending_break, pending_heading,
+                        bool(rest), [n]])
         else:
             found = label_of(s)
             if blank_separated and joinable and found is None:
                 out[-1][1].append(s)
+                out[-1][7].append(n)
                 continue
             if found is None:
-                out.append([n, [s], None, "", pending_break, pending_heading, True])
+                out.append([n, [s], None, "", pending_break, pending_heading, True, [n]])
             else:
                 label, rest = found
-                out.append([n, [rest] if rest else [], label, s, pending_break, pending_heading, bool(rest)])
+                out.append([n, [rest] if rest else [], label, s, pending_break, pending_heading, bool(rest), [n]])
         pending_break, pending_heading, joinable = False, "", True
     paragraphs = []
-    for n, parts, label, labelled, brk, heading, has_rest in out:
+    for n, parts, label, labelled, brk, heading, has_rest, lines in out:
         text = " ".join(parts)
         if md:
             text = markdown.inline(text)
         prefix = (labelled[:len(labelled) - len(parts[0])].rstrip() if has_rest else labelled) if labelled else ""
-        paragraphs.append(Paragraph(n, strip_noise(text), label, prefix, brk, heading))
+        if "(" not in text and "[" not in text and "♪" not in text:  # most paragraphs: no directions to look for
+            paragraphs.append(Paragraph(n, text, label, prefix, brk, heading))
+        else:
+            paragraphs += speech_paragraphs(n, text, label, prefix, brk, heading, dropped, _line_at(parts, lines))
     return paragraphs
+
+
+def _line_at(parts: list[str], lines: list[int]):
+    """The line of an offset in the paragraph *parts* (one a line) make, joined by spaces."""
+    if len(lines) == 1:
+        return lambda offset: lines[0]
+
+    def line_at(offset: int) -> int:
+        end = -1
+        for part, line in zip(parts, lines):
+            end += len(part) + 1
+            if offset < end:
+                return line
+        return lines[-1]
+    return line_at
 
 
 def read_text(text: str, *, source: str, md: bool) -> Document:
@@ -205,7 +227,7 @@ def read_text(text: str, *, source: str, md: bool) -> Document:
         meta = replace(meta, date=webpage.date_of(meta.date))
     items = _classify(lines, first, md, dropped)
     items, meta, notes = _clean_page(items, md, meta, dropped)
-    paragraphs = _paragraphs(items, md)
+    paragraphs = _paragraphs(items, md, dropped)
     features = [("markdown" if md else "text")]
     if first:
         features.append("front matter")

@@ -84,8 +84,8 @@ def _spans(text: str, text_line: int, dropped: list[Dropped]):
 
 def read_webvtt(text: str, *, source: str) -> Document:
     dropped: list[Dropped] = []
-    paragraphs = merge_cues(_cues(text, source, dropped), label_of)
+    paragraphs = merge_cues(_cues(text, source, dropped), label_of, dropped)
     first_line = text.split("\n", 1)[0]
     title = first_line[6:].strip(" \t-–—")
     meta = FoundMetadata().merged(title=(title, "line 1 (the WEBVTT header)"))
-    return Document("webvtt", tuple(paragraphs), tuple(dropped), meta)
+    return Document("webvtt", tuple(paragraphs), tuple(sorted(dropped, key=lambda d: d.line_no)), meta)
