@@ -10,10 +10,11 @@ always starts a paragraph).
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from . import exports, markdown, webpage
-from .base import Document, Dropped, FoundMetadata, Paragraph
+from .base import TIMESTAMP, Document, Dropped, FoundMetadata, Paragraph
 from .directions import speech_paragraphs
 from .labels import label_of, shared_label, without_honorific
 
@@ -60,6 +61,26 @@ def _classify(lines: list[str], first: int, md: bool, dropped: list[Dropped]) ->
             dropped.append(Dropped(n, s, "a timestamp"))
         else:
             items.append((LINE, n, s, None))
+    return items
+
+
+_LEADING_TIMESTAMP_RE = re.compile(rf"^[\[(]?{TIMESTAMP}[\])]?\s+(?=\S)")
+
+
+def _leading_timestamps(items: list[tuple], dropped: list[Dropped]) -> list[tuple]:
+    """Lines that start with a timestamp ("0:04 welcome back"), as a transcript page copied with
+    its timestamps has them: the timestamps go, when at least a fifth of the lines (and three) have one."""
+    led = [i for i, item in enumerate(items) if item[0] == LINE and (item[2][0].isdigit() or item[2][0] in "[(")
+           and _LEADING_TIMESTAMP_RE.match(item[2])]
+    lines = sum(item[0] == LINE for item in items)
+    if len(led) < 3 or len(led) * 5 < lines:
+        return items
+    items = list(items)
+    for i in led:
+        kind, n, s, header = items[i]
+        stamp = _LEADING_TIMESTAMP_RE.match(s)
+        dropped.append(Dropped(n, stamp.group().strip(), "a timestamp"))
+        items[i] = (kind, n, s[stamp.end():], header)
     return items
 
 
@@ -225,7 +246,7 @@ def read_text(text: str, *, source: str, md: bool) -> Document:
     first, meta = markdown.front_matter(lines, source) if md else (0, FoundMetadata())
     if meta.date and webpage.date_of(meta.date) not in (None, meta.date):  # "March 3, 2024" in front matter
         meta = replace(meta, date=webpage.date_of(meta.date))
-    items = _classify(lines, first, md, dropped)
+    items = _leading_timestamps(_classify(lines, first, md, dropped), dropped)
     items, meta, notes = _clean_page(items, md, meta, dropped)
     paragraphs = _paragraphs(items, md, dropped)
     features = [("markdown" if md else "text")]
