@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from .errors import InputError, ParseError
 from .formats import Document, FoundMetadata, read_document
 from .formats.base import Label, Paragraph
+from .formats.docx import document_kind
 from .manifest import Speaker
 from .sentences import MAX_CHAPTER_TITLE_CHARS, extend, sentences_of, shorten_title, split_sentences
 from .speakers import INTRO_TURNS, asks, choose_host, infer_speakers, introduces_show, renumber_diarised
@@ -92,9 +93,11 @@ class ParsedTranscript:
 
 
 def decode_text(data: bytes, *, source: str = "transcript") -> str:
-    """Bytes -> text: UTF-8 (with or without BOM) or UTF-16 with a BOM."""
+    """Bytes -> text: UTF-8 (with or without BOM) or UTF-16 with a BOM.  Documents (PDF, Word, a zip) are refused."""
     if not data.strip():
         raise InputError(f"{source} is empty")
+    if document_kind(data, source) is not None:  # a Word file is read from its bytes (load_episode)
+        raise InputError(f"{source} is a Word file: read it with audio.episode.load_episode")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16")
@@ -178,12 +181,12 @@ def _chapters(turns: list[Turn], headings: dict[int, str], host_ids: set[str],
     return [Chapter(n, title, index) for n, (index, title) in enumerate(starts)]  # index, title, turn_index
 
 
-def parse_transcript(text: str, *, speakers: tuple[Speaker, ...] | None = None,
+def parse_transcript(text: str | bytes | Document, *, speakers: tuple[Speaker, ...] | None = None,
                      narrator: str | None = None,
                      chapter_titles: dict[int, str] | None = None,
                      intro_title: str = "Introduction",
                      source: str = "transcript", format: str | None = None) -> ParsedTranscript:
-    """Parse *text* (in *format*, else the format detected) into turns and chapters.
+    """Parse *text* (in *format*, else the format detected; bytes: a Word file) into turns and chapters.
 
     With *speakers* (from a manifest) labels must resolve to them; without,
     speakers are inferred and returned with an empty ``voice`` for the
@@ -191,7 +194,14 @@ def parse_transcript(text: str, *, speakers: tuple[Speaker, ...] | None = None,
     at its format by its extension.
     """
     with _collector_paused():
-        return parse_document(read_document(text, source=source, format=format), speakers=speakers,
+        if isinstance(text, bytes):
+            from .formats.docx import read_docx
+            document = read_docx(text, source=source)
+        elif isinstance(text, Document):
+            document = text
+        else:
+            document = read_document(text, source=source, format=format)
+        return parse_document(document, speakers=speakers,
                               narrator=narrator, chapter_titles=chapter_titles, intro_title=intro_title)
 
 

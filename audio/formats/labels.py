@@ -151,3 +151,30 @@ def label_of(paragraph: str) -> tuple[Label, str] | None:
     head, strong, role = found
     # a name alone on its line, before the text, is a label whatever its case
     return shared_label(head, strong or not rest, False, role), rest
+
+
+@functools.lru_cache(maxsize=4096)  # a document repeats its few labels
+def names_speaker(text: str, strong: bool = False) -> bool:
+    """Is *text* (a bold run, a ``<dt>``, a table cell) a speaker's label?  (*strong*: unmistakably.)"""
+    head = text.rstrip().rstrip(":").strip()
+    found = label_of(f"{head}: x") if head and len(head) <= 120 and ":" not in head else None
+    return found is not None and (found[0].strong or not strong)
+
+
+def bold_label(text: str, bold: str | None) -> str:
+    """A line whose first run was bold, as the text reader reads a bold label ("**Name:** text")."""
+    if not bold:
+        return text
+    head = bold.strip()
+    if not text.startswith(head):
+        return text
+    rest = text[len(head):].lstrip()
+    if head.endswith(":"):
+        head = head[:-1].rstrip()
+    elif rest.startswith(":"):
+        rest = rest[1:].lstrip()
+    elif not names_speaker(head, strong=True):
+        return text  # a bold word opening a sentence ("<b>Today</b> we ..."), not a name alone
+    if not names_speaker(head):
+        return text
+    return f"**{head}:** {rest}".rstrip()

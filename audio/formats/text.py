@@ -19,12 +19,14 @@ from .directions import speech_paragraphs
 from .labels import label_of, shared_label, without_honorific
 
 BLANK, BREAK, HEADING, LINE, HEADER = range(5)
+_LEADING_TIMESTAMP_RE = re.compile(rf"^[\[(]?{TIMESTAMP}[\])]?\s+(?=\S)")
 _NOTES_SCAN_LINES = 400  # show notes longer than this are not show notes
 
 
-def _classify(lines: list[str], first: int, md: bool, dropped: list[Dropped]) -> list[tuple]:
-    """``(kind, line_no, text, header)`` per line that is kept."""
+def _classify(lines: list[str], first: int, md: bool, dropped: list[Dropped]) -> tuple[list[tuple], list[int]]:
+    """``(kind, line_no, text, header)`` per line that is kept, and where the lines that start with a timestamp are."""
     items: list[tuple] = []
+    led: list[int] = []
     in_comment = False
     for i in range(first, len(lines)):
         s = lines[i].strip()
@@ -54,34 +56,38 @@ def _classify(lines: list[str], first: int, md: bool, dropped: list[Dropped]) ->
             s = markdown.unwrap_block(s)
             if not s:
                 continue
-        header = exports.header_of(s)
+        digit = c.isdigit() or c in "[("
+        if digit and exports.is_timestamp(s):  # (a timestamp heads no turn)
+            dropped.append(Dropped(n, s, "a timestamp"))
+            continue
+        # an export's header has a timestamp: at the end, in brackets, or first (most lines have none)
+        header = exports.header_of(s) if digit or "(" in s or "[" in s or s[-1].isdigit() or s[-1] in "*_" \
+            or c in "*_" else None
         if header is not None:
             items.append((HEADER, n, s, header))
-        elif exports.is_timestamp(s):
-            dropped.append(Dropped(n, s, "a timestamp"))
         else:
+            if digit and _LEADING_TIMESTAMP_RE.match(s):
+                led.append(len(items))
             items.append((LINE, n, s, None))
-    return items
+    return items, led
 
 
-_LEADING_TIMESTAMP_RE = re.compile(rf"^[\[(]?{TIMESTAMP}[\])]?\s+(?=\S)")
-
-
-def _leading_timestamps(items: list[tuple], dropped: list[Dropped]) -> list[tuple]:
-    """Lines that start with a timestamp ("0:04 welcome back"), as a transcript page copied with
-    its timestamps has them: the timestamps go, when at least a fifth of the lines (and three) have one."""
-    led = [i for i, item in enumerate(items) if item[0] == LINE and (item[2][0].isdigit() or item[2][0] in "[(")
-           and _LEADING_TIMESTAMP_RE.match(item[2])]
+def _timestamped(items: list[tuple], led: list[int], dropped: list[Dropped]) -> tuple[list[tuple], bool]:
+    """A page copied with a timestamp before each fragment of text, on its own line ("0:04") or
+    opening the line ("0:04 welcome back"): the timestamps go, and the fragments are lines of
+    running text, joined as a paragraph's lines are (True), when at least a fifth of the lines
+    (and three) have one."""
     lines = sum(item[0] == LINE for item in items)
+    alone = sum(d.reason == "a timestamp" for d in dropped)
     if len(led) < 3 or len(led) * 5 < lines:
-        return items
+        return items, alone >= 3 and alone * 5 >= lines
     items = list(items)
     for i in led:
         kind, n, s, header = items[i]
         stamp = _LEADING_TIMESTAMP_RE.match(s)
         dropped.append(Dropped(n, stamp.group().strip(), "a timestamp"))
         items[i] = (kind, n, s[stamp.end():], header)
-    return items
+    return items, True
 
 
 def _metadata_line(kind: int, n: int, s: str, found: dict, dropped: list[Dropped]) -> bool:
@@ -178,8 +184,9 @@ def _clean_page(items: list[tuple], md: bool, meta: FoundMetadata,
     return kept, meta, notes
 
 
-def _paragraphs(items: list[tuple], md: bool, dropped: list[Dropped]) -> list[Paragraph]:
-    blank_separated = any(item[0] == BLANK for item in items[1:-1])
+def _paragraphs(items: list[tuple], md: bool, dropped: list[Dropped], fragments: bool = False) -> list[Paragraph]:
+    """*fragments*: lines are fragments of running text (a timestamped page): joined as a paragraph's lines."""
+    blank_separated = fragments or any(item[0] == BLANK for item in items[1:-1])
     # [line_no, text parts, label, labelled line, section_break, heading, rest given, line of each part]
     out: list[list] = []
     pending_break = False
@@ -246,12 +253,20 @@ def read_text(text: str, *, source: str, md: bool) -> Document:
     first, meta = markdown.front_matter(lines, source) if md else (0, FoundMetadata())
     if meta.date and webpage.date_of(meta.date) not in (None, meta.date):  # "March 3, 2024" in front matter
         meta = replace(meta, date=webpage.date_of(meta.date))
-    items = _leading_timestamps(_classify(lines, first, md, dropped), dropped)
-    items, meta, notes = _clean_page(items, md, meta, dropped)
-    paragraphs = _paragraphs(items, md, dropped)
+    items, fragments = _timestamped(*_classify(lines, first, md, dropped), dropped)
     features = [("markdown" if md else "text")]
     if first:
         features.append("front matter")
+    return read_items(items, meta, dropped, features, md=md, fragments=fragments)
+
+
+def read_items(items: list[tuple], meta: FoundMetadata, dropped: list[Dropped], features: list[str],
+               *, md: bool = False, fragments: bool = False) -> Document:
+    """A document from lines classified as ``(kind, line_no, text, header)`` (BLANK, BREAK, HEADING, LINE,
+    HEADER): the page clean-up and the paragraphs.  The web page and Word readers classify their own."""
+    items, meta, notes = _clean_page(items, md, meta, dropped)
+    paragraphs = _paragraphs(items, md, dropped, fragments)
+    features = list(features)
     if any(item[0] == HEADER for item in items):
         features.append("export")
     if any(d.reason.startswith(("show notes", "page clutter", "the transcript marker")) for d in dropped):
