@@ -103,6 +103,7 @@ _SOUND_OF_RE = re.compile(r"^(?:(?:sound ?bites?|sfx)(?: of\b|:)?|(?:sounds?|sou
 _AS_RE = re.compile(r"^As (?!(?:I|we|you|he|she|it|they|if|well|far|long|much|soon|of|for|a|an|the|to|in)\b)[A-Z]")
 _SPEAKING_RE = re.compile(r"^(?:speaking|speaks|in|through|via) (?:an? )?(?P<what>[\w' -]+)$", re.I)
 
+_NO_SPACE = frozenset(",.;:!?)]}…”’%")
 DIRECTION = "direction"  # dropped: a reaction or a transcriber's note
 CUE_KINDS = ("theme", "music", "outro", "sound")
 
@@ -201,8 +202,9 @@ def split(text: str) -> list[str | tuple[str, str, int]] | None:
     capitals_around = None
     for match in _SPAN_RE.finditer(text):
         inner = match.group(1) if match.group(1) is not None else match.group(2)
-        if inner is None:  # ♪ ... ♪ or a lone ♪
-            kind = "music"
+        if inner is None:  # ♪ ... ♪ or a lone ♪: music, a theme or an outro if it says so
+            words = [w.casefold() for w in _WORD_RE.findall(match.group())]
+            kind = _described((_kinds(words) | {"music"}) - {"note"}, words)
         else:
             if capitals_around is None and inner.isupper():
                 outside = _SPAN_RE.sub(" ", text)
@@ -237,6 +239,15 @@ def speech_paragraphs(line_no: int, text: str, label: Label | None, prefix: str,
     pieces = split(text)
     if pieces is None:
         return [Paragraph(line_no, text, label, prefix, section_break, heading)]
+
+    def joined(speech: list[str]) -> str:
+        out = ""
+        for piece in speech:  # adjacent once what was between them went: "shift" "." -> "shift."
+            if out and piece and not out[-1].isspace() and not piece[0].isspace() and piece[0] not in _NO_SPACE:
+                out += " "
+            out += piece
+        return " ".join(out.split())
+
     out: list[Paragraph] = []
     speech: list[str] = []
     first = True  # the paragraph's own label, break and heading are still to be given out
@@ -249,7 +260,7 @@ def speech_paragraphs(line_no: int, text: str, label: Label | None, prefix: str,
         if kind == DIRECTION:
             dropped.append(Dropped(n, written, "a stage direction"))
             continue
-        words = " ".join(" ".join(speech).split())
+        words = joined(speech)
         if words or first and label is not None:
             out.append(Paragraph(line_no, words, label, prefix, section_break, heading) if first
                        else Paragraph(n, words))
@@ -258,7 +269,7 @@ def speech_paragraphs(line_no: int, text: str, label: Label | None, prefix: str,
         # a cue first keeps the paragraph's break and heading, for the speech after it
         out.append(Paragraph(n, written, None, "", section_break and first, heading if first else "", kind))
         line_no = n
-    words = " ".join(" ".join(speech).split())
+    words = joined(speech)
     if words or first and (label is not None or section_break or heading):
         # (a paragraph that was all directions still gives its break and heading to the next)
         out.append(Paragraph(line_no, words, label, prefix, section_break, heading) if first

@@ -37,6 +37,12 @@ email phone fax address produced editor's editors’ editor’s
 """.split())
 
 
+# "I'm Leah Marsh, and ...:" starts a sentence, not a name
+_CONTRACTIONS = frozenset("""i'm i’m i've i’ve i'll i’ll i'd i’d we're we’re we've we’ve you're you’re they're they’re
+it's it’s that's that’s there's there’s here's here’s let's let’s what's what’s he's he’s she's she’s who's who’s
+don't don’t can't can’t won't won’t isn't isn’t""".split())
+
+
 @functools.lru_cache(maxsize=4096)  # a transcript repeats its few labels thousands of times
 def looks_like_name(head: str) -> bool:
     """A person's name or a speaker's tag: capitalised words, at most five."""
@@ -44,7 +50,7 @@ def looks_like_name(head: str) -> bool:
     if not words or len(head) > 40 or not _WORDS_RE.match(" ".join(words)):
         return False
     first = words[0][0]
-    if not (first.isupper() or first.isdigit()):
+    if not (first.isupper() or first.isdigit()) or words[0].casefold() in _CONTRACTIONS:
         return False
     for word in words:
         if not (word[0].isupper() or word[0].isdigit() or word in PARTICLES):
@@ -65,6 +71,7 @@ _HONORIFIC_RE = re.compile(rf"^(?:(?P<courtesy>{_COURTESY})|(?P<office>{_OFFICE}
 _ROLE_IN_BRACKETS_RE = re.compile(r"^(?P<head>[^()]+?)\s*\((?P<role>[^()]{1,100})\)$")
 _ANONYMOUS_RE = re.compile(r"^(?:unidentified|unknown|unnamed|anonymous)\b[\w .'’-]{0,40}?(?:\s*#\s*\d{1,3})?$", re.I)
 _DIARISED_RE = re.compile(r"^\[?(?P<head>(?:speaker|spk|spkr)(?:[ _-]?\d{1,3}))\]?$", re.I)
+_NOT_ROLE_RE = re.compile(r"[.!?…] +[A-Z]|^\s*(?:and|but|so|or|then|because|if|when)\b")
 _TIMESTAMP_ROLE_RE = re.compile(r"^[\d:.,\s-]+$")
 _ROLE_CASES = {"byline": "Reporter"}  # the newsroom's word for the reporter who filed the story
 
@@ -113,8 +120,8 @@ def _head(prefix: str) -> tuple[str, bool, str] | None:
     head, office = without_honorific(written)
     honorific = head != written
     role = role or office
-    if role and (len(role) > 100 or not role.strip()):
-        return None
+    if role and (len(role) > 100 or not role.strip() or _NOT_ROLE_RE.search(role)):
+        return None  # "I'm Leah Marsh, and this is The Long View. Today ...:" is a sentence, not a role
     if not looks_like_name(head):
         if not is_anonymous(head):
             return None

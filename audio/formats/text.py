@@ -142,6 +142,8 @@ def _clean_page(items: list[tuple], md: bool, meta: FoundMetadata,
                 description[-1].append(markdown.inline(s) if md else s)
                 dropped.append(Dropped(n, s, "show notes (the description)"))
         items = items[marker + 1:]
+    elif not meta.title:
+        title_line = _title_line(items, dropped)
     if title_line is not None:
         if "title" in found and found["title"][0] != title_line[0]:
             found.setdefault("show", (title_line[0], f"line {title_line[1]}"))
@@ -182,6 +184,26 @@ def _clean_page(items: list[tuple], md: bool, meta: FoundMetadata,
         kept.append(item)
     meta = meta.merged(**found)
     return kept, meta, notes
+
+
+_SMALL_WORDS = frozenset("a an the of and or for in on at to with from by vs".split())
+
+
+def _title_line(items: list[tuple], dropped: list[Dropped]) -> tuple[str, int] | None:
+    """A show's or episode's name on the first line, alone, in capitals or Title Case ("WEEKEND EDITION")."""
+    first = next((i for i, item in enumerate(items[:3]) if item[0] != BLANK), None)
+    if first is None or items[first][0] != LINE or first + 1 >= len(items) or items[first + 1][0] != BLANK:
+        return None
+    _, n, s, _ = items[first]
+    words = s.split()
+    if not webpage.title_like(s) or len(words) > 10 or label_of(s) is not None or not any(
+            item[0] in (LINE, HEADER) for item in items[first + 2:]):
+        return None
+    if not all(w[:1].isupper() or w[:1].isdigit() or w.lower() in _SMALL_WORDS for w in words):
+        return None
+    dropped.append(Dropped(n, s, "the page's title"))
+    items[first] = (BLANK, n, "", None)
+    return s, n
 
 
 def _paragraphs(items: list[tuple], md: bool, dropped: list[Dropped], fragments: bool = False) -> list[Paragraph]:

@@ -73,7 +73,7 @@ _DISCLAIMER_RE = re.compile(
     r"|terms of (?:use|service)|all rights reserved|may contain (?:errors|mistakes|inaccuracies)"
     r"|transcripts? (?:are|is|was|were|may be|has been|have been) (?:created|produced|generated|prepared|provided"
     r"|made|done|automatically|machine|computer)|(?:machine|computer|automatically|auto)[ -]?generated"
-    r"|(?:transcri\w+|captions?) (?:by|courtesy of|provided by)\b", re.I)
+    r"|(?:transcri\w+|captions?) (?:by|courtesy of|provided by)\b|©|\bcopyright\b|\(c\) \d{4}", re.I)
 # A page's controls, copied with its text: never speech, wherever they are.
 _CONTROLS_RE = re.compile(
     r"^[*_(\[]{0,2}(?:(?:(?:use|press|hit|type)\s+)?(?:ctrl|cmd|command|⌘|control)\s*[+-]?\s*f\b"
@@ -88,14 +88,14 @@ _CONTROLS_RE = re.compile(
 def maybe_clutter(line: str) -> bool:
     """Cheap first look: could *line* be clutter or a footer at all?  (Most lines of a long transcript are not.)"""
     return (bool(_HINT_RE.match(line)) or "|" in line or "](" in line or "•" in line or "·" in line
-            or "ranscri" in line or "RANSCRI" in line)
+            or "ranscri" in line or "RANSCRI" in line or "©" in line)
 
 
 def footer(line: str) -> bool:
     """A transcription service's or a page's footer ("Transcribed by https://otter.ai"), or a disclaimer."""
     if _FOOTER_RE.match(line):
         return True
-    return ("ranscri" in line or "RANSCRI" in line) and bool(_DISCLAIMER_RE.search(line))
+    return ("ranscri" in line or "RANSCRI" in line or "©" in line) and bool(_DISCLAIMER_RE.search(line))
 
 
 def clutter(line: str, *, in_notes: bool = False) -> str | None:
