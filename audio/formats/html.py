@@ -125,7 +125,7 @@ def _content_root(body):
             size = _size(el)
             if size > best_len:
                 best, best_len = el, size
-    if best is not None and best_len >= 40:
+    if best is not None:
         return best
     for tag in ("article", "main"):
         found = [el for el in body.iter(tag)]
@@ -138,10 +138,11 @@ def _content_root(body):
 class _Reader:
     """The content's blocks as the text reader's lines: (kind, source line, text, None)."""
 
-    def __init__(self, root, keep: set, skip_ids: set[int], title: str):
+    def __init__(self, root, keep: set, skip: set, title: str):
         self.items: list[tuple] = []
         self.keep = keep  # the content root and its ancestors: never furniture
-        self.skip_ids = skip_ids  # elements read as metadata (the summary)
+        self.skip = skip  # elements read as metadata (the summary); (elements, not their id(): lxml makes
+        # a new Python object for an element whose last one went, and the set keeps them alive)
         self.title = title.casefold()
         self.parts: list[str] = []
         self.started = False  # the line has text (not only spaces)
@@ -173,7 +174,7 @@ class _Reader:
             return False
         if el in self.keep:
             return False
-        if id(el) in self.skip_ids or _hidden(attrib):
+        if el in self.skip or _hidden(attrib):
             return True
         words = _words(el)
         return bool(words & _FURNITURE_WORDS) and not words & {"transcript", "transcription"}
@@ -262,7 +263,7 @@ class _Reader:
                 self.items.append((BLANK, line, "", None))
 
 
-def _metadata(tree, root, title_el) -> tuple[FoundMetadata, set[int]]:
+def _metadata(tree, root, title_el) -> tuple[FoundMetadata, set]:
     found: dict[str, tuple[object, str]] = {}
     page_title = " ".join((tree.findtext(".//title") or "").split())
     parts = [page_title]
@@ -294,12 +295,12 @@ def _metadata(tree, root, title_el) -> tuple[FoundMetadata, set[int]]:
         date = _iso_date(_meta(tree, "article:published_time", "datepublished", "date", "pubdate", "dc.date"))
         if date:
             found["date"] = (date, "the page's publication date")
-    skip: set[int] = set()
+    skip: set = set()
     summary = next((el for el in tree.iter() if isinstance(el.tag, str) and el.tag in _BLOCKS
                     and _words(el) & _SUMMARY_WORDS and _text(el) and not _words(el) & {"transcript"}), None)
     if summary is not None:
         found["description"] = (_text(summary), f"the summary on line {summary.sourceline}")
-        skip.add(id(summary))
+        skip.add(summary)
     elif _meta(tree, "description", "og:description"):
         found["description"] = (_meta(tree, "description", "og:description"), "the page's description")
     author = _meta(tree, "author")
