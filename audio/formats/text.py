@@ -186,11 +186,8 @@ def _clean_page(items: list[tuple], md: bool, meta: FoundMetadata,
     return kept, meta, notes
 
 
-_SMALL_WORDS = frozenset("a an the of and or for in on at to with from by vs".split())
-
-
 def _title_line(items: list[tuple], dropped: list[Dropped]) -> tuple[str, int] | None:
-    """A show's or episode's name on the first line, alone, in capitals or Title Case ("WEEKEND EDITION")."""
+    """A show's name on the first line, alone, in capitals, as radio transcripts open ("WEEKEND EDITION SUNDAY")."""
     first = next((i for i, item in enumerate(items[:3]) if item[0] != BLANK), None)
     if first is None or items[first][0] != LINE or first + 1 >= len(items) or items[first + 1][0] != BLANK:
         return None
@@ -199,7 +196,7 @@ def _title_line(items: list[tuple], dropped: list[Dropped]) -> tuple[str, int] |
     if not webpage.title_like(s) or len(words) > 10 or label_of(s) is not None or not any(
             item[0] in (LINE, HEADER) for item in items[first + 2:]):
         return None
-    if not all(w[:1].isupper() or w[:1].isdigit() or w.lower() in _SMALL_WORDS for w in words):
+    if len(words) < 2 or not all(w.isalpha() and w.isupper() for w in words) or max(map(len, words)) < 4:
         return None
     dropped.append(Dropped(n, s, "the page's title"))
     items[first] = (BLANK, n, "", None)
