@@ -68,6 +68,8 @@ def document_kind(data: bytes, source: str) -> str | None:
         raise InputError(f"{source} is an OpenDocument file (.odt): {ACCEPTED}; save it as .docx")
     if any(n.startswith(("xl/", "ppt/")) for n in names):
         raise InputError(f"{source} is an Excel or PowerPoint file: {ACCEPTED}")
+    if source.lower().endswith(".docx"):
+        raise InputError(f"{source} is not a valid Word file (a zip archive with no Word document in it): {ACCEPTED}")
     raise InputError(f"{source} is a zip archive that is not a document: {ACCEPTED}")
 
 
@@ -102,9 +104,10 @@ def read_docx(data: bytes, *, source: str) -> Document:
         document = docx.Document(io.BytesIO(data))
         body = document.element.body
         styles = _styles(document)
-    except (PackageNotFoundError, KeyError, ValueError, AttributeError, zipfile.BadZipFile, XMLSyntaxError) as exc:
-        raise ParseError(f"{source}: not a valid Word file ({str(exc).splitlines()[0][:80] or type(exc).__name__})") \
-            from None
+    except XMLSyntaxError as exc:
+        raise ParseError(f"{source}: not a valid Word file (broken XML: {str(exc).splitlines()[0][:80]})") from None
+    except (PackageNotFoundError, KeyError, ValueError, AttributeError, TypeError, zipfile.BadZipFile):
+        raise ParseError(f"{source}: not a valid Word file (its parts are missing or broken)") from None
     bold_styles = frozenset(sid for sid, name in styles.items() if name.lower() in ("strong", "bold"))
     found: dict[str, tuple[object, str]] = {}
     items: list[tuple] = []
