@@ -32,7 +32,8 @@ from pathlib import Path
 from .art import Artwork, generate_cover, load_artwork
 from .episode import Episode, load_episode
 from .errors import EpisodeError, InputError, OutputError
-from .executors import EXECUTORS, Job, Outcome, RayStarting, execute, one_line, plan_workers, stage_folder
+from .executors import (EXECUTORS, Job, Outcome, RayStarting, ctrl_c_raises, execute, one_line, plan_workers,
+                        stage_folder)
 from .files import write_atomic
 from .formats import EXTENSIONS
 from .manifest import manifest_beside
@@ -217,12 +218,13 @@ def run_batch(paths: Sequence[Path], options: BatchOptions,
     if options.workers is not None and options.workers < 1:
         raise InputError(f"--workers must be at least 1, not {options.workers}")
     sources = find_sources(paths)
-    ray = RayStarting(options.ray_address, options.workers) if options.executor == "ray" and sources else None
-    try:
-        return _render_show(sources, options, on_event, ray, start)
-    finally:
-        if ray is not None:  # also when the show, its cover or the lock refused the batch
-            ray.close()  # it has been shutting down while the show was written
+    with ctrl_c_raises():  # set before Ray starts, whose processes inherit it
+        ray = RayStarting(options.ray_address, options.workers) if options.executor == "ray" and sources else None
+        try:
+            return _render_show(sources, options, on_event, ray, start)
+        finally:
+            if ray is not None:  # also when the show, its cover or the lock refused the batch
+                ray.close()  # it has been shutting down while the show was written
 
 
 def _render_show(sources: list[Source], options: BatchOptions, on_event: Callable[[EpisodeRow], None] | None,

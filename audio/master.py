@@ -15,6 +15,16 @@ true peak by up to a decibel.  Each part is decoded and measured turn by
 turn; the episode's integrated loudness is gated over the turns' 100 ms
 energies together, as over the joined file, and its true peak is the
 largest turn's.
+
+Two extension points change nothing when unused:
+
+- a *sound layer* (:class:`SoundLayer`) mixes music under each turn's
+  speech after its gain and before the limiter and the encoder, so that the
+  targets hold for the mix; its description of a part's span is part of
+  that part's cache key;
+- *pcm*: the master itself, the levelled float32 samples laid out on the
+  joined MP3's own timeline, for encoders of other formats (M4B, Opus) that
+  must keep the MP3's chapter times (see :func:`master_turns`).
 """
 
 from __future__ import annotations
@@ -25,31 +35,25 @@ import hashlib
 import json
 import logging
 import os
+import struct
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from .encode import OUTPUT_RATE_HZ, SAMPLES_PER_FRAME, concat_mp3, count_frames, decode_in_process, encode_mp3
+from .encode import OUTPUT_RATE_HZ, SAMPLES_PER_FRAME, concat_mp3
 from .errors import EncodeError
-from .loudness import LoudnessMeter, LoudnessReport, find_gain, integrated_from_energies, level_chunks
+from .loudness import LoudnessReport, integrated_from_energies
+from .masterpart import ENCODER_LOSS_GUESS_LU, MasteredPart, levelled_again, master_part, tee
 
 log = logging.getLogger(__name__)
 
 VERSION = 4  # bump when levelling or encoding changes (invalidates cached parts)
-# What 64 kb/s took from espeak-ng speech here (0.44 LU on 48 s of excerpts);
-# a turn that still misses is levelled again with the measured loss.
-ENCODER_LOSS_GUESS_LU = 0.45
-FIRST_PEAK_MARGIN_DB = 1.5  # limiter ceiling under the true-peak target: the encoder lifts peaks
-TURN_TOLERANCE_LU = 0.2
 EPISODE_TOLERANCE_LU = 0.5  # Apple asks for -16 LUFS within 1 dB; aim at half that
-MAX_PASSES = 3
 MIN_PART_S = 20.0
-# find_gain's last trial is the levelled turn itself: keeping it saves levelling
-# again for the encoder (a fifth of mastering's Python time).  A 5-minute turn
-# at 22.05 kHz is 26 MB of float32; longer ones are levelled again instead.
-KEEP_LEVELLED_MAX_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -60,19 +64,47 @@ class MasteringTargets:
 
 
 @dataclass(frozen=True)
-class MasteredPart:
-    mp3: Path  # a complete MP3 of the part (one or more whole turns) alone
-    frames: int  # MPEG audio frames, the Info frame not counted
-    energies: np.ndarray  # K-weighted 100 ms energies of the decoded MP3, turn after turn
-    true_peak_dbtp: float
-
-
-@dataclass(frozen=True)
 class Mastered:
     loudness: LoudnessReport  # of the decoded turns together
     offsets_ms: tuple[int, ...]  # per turn: where its first sample is heard in the joined MP3
     encoded: int  # turns levelled and encoded now
     from_cache: int
+    # With master_turns(pcm=PATH): PATH, a float32 mono WAV at the assembly's
+    # rate; its sample i is heard at i / rate in the joined MP3 (see master_turns).
+    pcm: Path | None = None
+    part_frames: tuple[int, ...] = ()  # MPEG frames of each part, in order: what join_offsets places
+
+
+class SoundLayer(Protocol):
+    """Music mixed under the speech by ``master_turns`` (issue 21's ``audio/sound.py``).
+
+    Positions are samples of the assembled timeline (the ``samples`` given
+    to ``master_turns``, at its ``rate_hz``).  Both methods must be
+    deterministic: the same span gives the same key, and the same arguments
+    the same mix, in this render and the next (cached parts rely on it).
+    """
+
+    def key(self, start_sample: int, end_sample: int) -> str:
+        """What the layer adds to samples ``[start_sample, end_sample)``; ``""`` when nothing.
+
+        It joins the cache key of the MP3 part holding that span, so it must
+        change whenever that span's music does (file digests, positions,
+        levels, envelope settings); a part whose span keys ``""`` is mastered
+        (and cached) exactly as without a layer, and its turns are not mixed.
+        """
+        ...
+
+    def mix(self, levelled: np.ndarray, start_sample: int, rate_hz: int) -> np.ndarray:
+        """The mix of one turn: *levelled* speech (float32, after its gain, before the limiter) plus music.
+
+        *levelled* is a whole turn (with the pause before it) whose first
+        sample is *start_sample* of the timeline; the result is float32 of
+        the same length.  The limiter, the band limit, the encoder and the
+        decoded-MP3 checks (loudness per turn and for the episode, true peak)
+        then apply to the mix; a turn that misses is levelled again, and the
+        layer called again with its new speech.
+        """
+        ...
 
 
 def join_offsets(frames: list[int], rate_hz: int = OUTPUT_RATE_HZ) -> list[int]:
@@ -90,15 +122,25 @@ def join_offsets(frames: list[int], rate_hz: int = OUTPUT_RATE_HZ) -> list[int]:
     return offsets
 
 
-def _key(samples: np.ndarray, starts: list[int], rate_hz: int, targets: MasteringTargets) -> str:
+def _key(samples: np.ndarray, starts: list[int], rate_hz: int, targets: MasteringTargets,
+         layer_key: str = "") -> str:
     digest = hashlib.sha256(json.dumps([VERSION, rate_hz, starts, targets.target_lufs, targets.true_peak_dbtp,
                                         targets.bitrate_kbps, ENCODER_LOSS_GUESS_LU]).encode())
     digest.update(np.ascontiguousarray(samples).tobytes())
+    if layer_key:  # without a layer (or none of it here) the key is the speech's alone, as it always was
+        digest.update(b"\0sound layer\0" + layer_key.encode())
     return digest.hexdigest()
 
 
 class PartStore:
-    """Mastered parts on disk: ``KEY.mp3`` and ``KEY.json`` (its measurements and the MP3's digest)."""
+    """Mastered parts on disk: ``KEY.mp3``, ``KEY.json`` (its measurements, gains and digests), and
+    ``KEY.f32``, the levelled samples its encoder had, kept only once a render asks for the PCM.
+
+    The levelled samples are 12 times the MP3's size (float32 at 24 kHz
+    against 64 kb/s), so a render that wants only the MP3 keeps none; one
+    that wants the PCM keeps them, and the next one reads them (35 MB in
+    0.03 s for the seed) rather than levelling again (0.3 s of CPU).
+    """
 
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -111,101 +153,57 @@ class PartStore:
             if hashlib.sha256(mp3.read_bytes()).hexdigest() != info["sha256"]:
                 raise ValueError("digest")
             return MasteredPart(mp3, int(info["frames"]), np.asarray(info["energies"], dtype=np.float64),
-                                float(info["true_peak_dbtp"]))
+                                float(info["true_peak_dbtp"]), tuple(map(float, info.get("gains_db", ()))),
+                                tuple(map(float, info.get("ceilings_db", ()))))
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError):
             log.warning("mastered part %s in the cache is damaged; making it again", key[:12])
             return None
 
-    def save(self, key: str, part: MasteredPart) -> MasteredPart:
+    def save(self, key: str, part: MasteredPart, pcm: Path | None = None) -> MasteredPart:
         mp3 = self.root / f"{key}.mp3"
         info = {"sha256": hashlib.sha256(part.mp3.read_bytes()).hexdigest(), "frames": part.frames,
-                "energies": part.energies.tolist(), "true_peak_dbtp": part.true_peak_dbtp}
+                "energies": part.energies.tolist(), "true_peak_dbtp": part.true_peak_dbtp,
+                "gains_db": list(part.gains_db), "ceilings_db": list(part.ceilings_db)}
         os.replace(part.mp3, mp3)  # a concurrent render writes the same bytes: last one wins, both valid
+        if pcm is not None:
+            info["pcm_sha256"] = _file_digest(pcm)
+            os.replace(pcm, self.root / f"{key}.f32")
+        self._write_info(key, info)
+        return MasteredPart(mp3, part.frames, part.energies, part.true_peak_dbtp, part.gains_db, part.ceilings_db)
+
+    def load_pcm(self, key: str) -> np.ndarray | None:
+        """The part's levelled samples, if kept and whole."""
+        try:
+            info = json.loads((self.root / f"{key}.json").read_text(encoding="utf-8"))
+            data = (self.root / f"{key}.f32").read_bytes() if "pcm_sha256" in info else None
+        except (OSError, ValueError):
+            return None
+        if data is None or hashlib.sha256(data).hexdigest() != info["pcm_sha256"]:
+            return None
+        return np.frombuffer(data, dtype="<f4")
+
+    def keep_pcm(self, key: str, pcm: Path) -> None:
+        """Keep the levelled samples of a part cached without them."""
+        try:
+            info = json.loads((self.root / f"{key}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        info["pcm_sha256"] = _file_digest(pcm)
+        os.replace(pcm, self.root / f"{key}.f32")
+        self._write_info(key, info)
+
+    def _write_info(self, key: str, info: dict) -> None:
         fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".json.part")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(info, f)
         os.replace(tmp, self.root / f"{key}.json")
-        return MasteredPart(mp3, part.frames, part.energies, part.true_peak_dbtp)
 
 
-def _measure(mp3: Path, bounds: list[int]) -> list[LoudnessMeter]:
-    """Meter the decoded MP3 turn by turn; *bounds* are where turns start, in output samples."""
-    meters = [LoudnessMeter(OUTPUT_RATE_HZ) for _ in bounds]
-    ends = [*bounds[1:], None]
-    position, k = 0, 0
-    for chunk in _batched(decode_in_process(mp3)):
-        while chunk.size:
-            take = chunk.size if ends[k] is None else min(chunk.size, ends[k] - position)
-            meters[k].add(chunk[:take])
-            chunk, position = chunk[take:], position + take
-            if ends[k] is not None and position >= ends[k]:
-                k += 1
-    return meters
-
-
-def _batched(frames, samples: int = OUTPUT_RATE_HZ * 10):
-    """Decoded MP3 frames (1152 samples each) in pieces of about 10 s, for the meter."""
-    pending, size = [], 0
-    for frame in frames:
-        pending.append(frame)
-        size += len(frame)
-        if size >= samples:
-            yield np.concatenate(pending)
-            pending, size = [], 0
-    if pending:
-        yield np.concatenate(pending)
-
-
-def master_part(samples: np.ndarray, rate_hz: int, starts: list[int], targets: MasteringTargets,
-                dest: Path) -> MasteredPart:
-    """Level each turn of a part (``starts``: where they begin) as heard after encoding; one MP3.
-
-    A turn that misses the targets after encoding is levelled again with
-    what was measured, and the part encoded again.
-    """
-    turns = [samples[a:b] for a, b in zip(starts, [*starts[1:], len(samples)], strict=True)]
-    aims = [targets.target_lufs + ENCODER_LOSS_GUESS_LU] * len(turns)
-    ceilings = [targets.true_peak_dbtp - FIRST_PEAK_MARGIN_DB] * len(turns)
-    gains: list[float | None] = [None] * len(turns)
-    kept: list[tuple[np.ndarray, ...] | None] = [None] * len(turns)
-    redo = set(range(len(turns)))
-    for attempt in range(MAX_PASSES):
-        for k in redo:
-            try:
-                found = find_gain(turns[k], rate_hz, target_lufs=aims[k], ceiling_db=ceilings[k],
-                                  gain_db=gains[k], keep_max_s=KEEP_LEVELLED_MAX_S)
-                gains[k], kept[k] = found.gain_db, found.chunks
-            except ValueError:
-                gains[k], kept[k] = 0.0, None  # a silent turn: nothing to level
-
-        def levelled(k: int):
-            if kept[k] is not None:
-                return kept[k]
-            return level_chunks(turns[k], rate_hz, gain_db=gains[k], ceiling_db=ceilings[k])
-
-        encode_mp3((chunk for k in range(len(turns)) for chunk in levelled(k)), rate_hz, dest,
-                   bitrate_kbps=targets.bitrate_kbps)
-        meters = _measure(dest, [a * OUTPUT_RATE_HZ // rate_hz for a in starts])
-        measured = [(m.integrated_lufs(), m.true_peak_dbtp()) for m in meters]
-        redo = set()
-        for k, (lufs, peak) in enumerate(measured):
-            log.debug("turn pass %d: %.2f LUFS, %.2f dBTP (gain %.2f dB, limiter %.2f dBFS)",
-                      attempt + 1, lufs, peak, gains[k], ceilings[k])
-            if not np.isfinite(lufs):
-                continue
-            loudness_off = targets.target_lufs - lufs
-            if peak <= targets.true_peak_dbtp and abs(loudness_off) <= TURN_TOLERANCE_LU:
-                continue
-            if peak > targets.true_peak_dbtp:
-                ceilings[k] -= peak - targets.true_peak_dbtp + 0.2
-            aims[k] += loudness_off
-            redo.add(k)
-        if not redo:
-            break
-    return MasteredPart(dest, count_frames(dest), np.concatenate([m.energy_blocks() for m in meters]),
-                        max(peak for _, peak in measured))
+def _file_digest(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def parts_of(turn_starts: list[int], length: int, rate_hz: int, min_part_s: float) -> list[list[int]]:
@@ -221,34 +219,52 @@ def parts_of(turn_starts: list[int], length: int, rate_hz: int, min_part_s: floa
 
 def master_turns(samples: np.ndarray, rate_hz: int, turn_starts: list[int], dest: Path,
                  targets: MasteringTargets, cache_dir: Path | None, workers: int | None = None,
-                 min_part_s: float = MIN_PART_S) -> Mastered:
+                 min_part_s: float = MIN_PART_S, *, layer: SoundLayer | None = None,
+                 pcm: Path | None = None) -> Mastered:
     """Master each turn (``samples[turn_starts[k]:turn_starts[k+1]]``) and join them into *dest*.
 
     Turns are encoded in parts of at least *min_part_s*: starting ffmpeg
     costs about 70 ms, as much as encoding 12 s of speech, and a question
     is often shorter than that.
+
+    *layer* mixes music under the speech (see :class:`SoundLayer`).
+
+    With *pcm*, the master is also written there as a float32 mono WAV at
+    *rate_hz*: the samples each part's encoder was given, each part placed
+    where its first sample is heard in *dest* (``join_offsets``), silence
+    between, as long as *dest* lasts by its frames (``mp3_duration_ms``).  A
+    time in the MP3 is the same time in the WAV, to a fraction of a sample,
+    so chapters and captions made for the MP3 hold for anything encoded
+    from it.  Each part's levelled samples are kept in the cache beside its
+    MP3 once a render asks for the PCM (see :class:`PartStore`); a part
+    cached before that is levelled again from its recorded gains.
     """
     ends = [*turn_starts[1:], len(samples)]
     groups = parts_of(turn_starts, len(samples), rate_hz, min_part_s)
     spans = [(turn_starts[g[0]], ends[g[-1]]) for g in groups]
     inner = [[turn_starts[k] - turn_starts[g[0]] for k in g] for g in groups]
+    layer_keys = [layer.key(a, b) if layer is not None else "" for a, b in spans]
     with contextlib.ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="episode-turns-")))
         store = PartStore(cache_dir if cache_dir is not None else scratch / "store")
         # made beside the store, so that moving a part into it is a rename
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix=".making-", dir=store.root))
-        keys = [_key(samples[a:b], starts, rate_hz, targets) for (a, b), starts in zip(spans, inner, strict=True)]
+        keys = [_key(samples[a:b], starts, rate_hz, targets, lk)
+                for (a, b), starts, lk in zip(spans, inner, layer_keys, strict=True)]
         done: dict[str, MasteredPart] = {}
-        for key in dict.fromkeys(keys):
-            if (part := store.load(key)) is not None:
-                done[key] = part
+        for n, key in enumerate(keys):
+            if key not in done and (part := store.load(key)) is not None:
+                if pcm is None or len(part.gains_db) == len(inner[n]):  # older entries kept no gains
+                    done[key] = part
         todo = {k: n for n, k in enumerate(keys) if k not in done}
 
         def work(key: str) -> tuple[str, MasteredPart]:
             n = todo[key]
+            levelled = Path(tmp, f"{key}.f32") if pcm is not None else None
             made = master_part(samples[spans[n][0]:spans[n][1]], rate_hz, inner[n], targets,
-                               Path(tmp, f"{key}.mp3"))
-            return key, store.save(key, made)
+                               Path(tmp, f"{key}.mp3"), layer=layer if layer_keys[n] else None,
+                               offset=spans[n][0], pcm=levelled)
+            return key, store.save(key, made, levelled)
 
         # Longest first, so the last to finish is a short one; the encoder
         # runs in ffmpeg and numpy releases the GIL, so threads use every core.
@@ -265,6 +281,19 @@ def master_turns(samples: np.ndarray, rate_hz: int, turn_starts: list[int], dest
             raise EncodeError(f"could not meet {targets.target_lufs} LUFS and {targets.true_peak_dbtp} dBTP "
                               f"({report.integrated_lufs:.2f} LUFS, {report.true_peak_dbtp:.2f} dBTP)")
         concat_mp3([p.mp3 for p in parts], dest)
+        if pcm is not None:
+            sources, missing = [], []
+            for n, key in enumerate(keys):
+                if (kept := store.load_pcm(key)) is not None:
+                    sources.append([kept])
+                else:  # cached before a render asked for the PCM: level again from the recorded gains
+                    missing.append((key, Path(tmp, f"{key}.f32")))
+                    sources.append(tee(levelled_again(samples[spans[n][0]:spans[n][1]], rate_hz, inner[n],
+                                                       parts[n], layer=layer if layer_keys[n] else None,
+                                                       offset=spans[n][0]), missing[-1][1]))
+            write_master_wav(pcm, rate_hz, [p.frames for p in parts], sources)
+            for key, levelled in dict(missing).items():
+                store.keep_pcm(key, levelled)
     encoded = sum(len(groups[n]) for n in todo.values())
     log.info("mastered %d turns (%d from cache): %.2f LUFS, %.2f dBTP", len(turn_starts),
              len(turn_starts) - encoded, report.integrated_lufs, report.true_peak_dbtp)
@@ -272,4 +301,43 @@ def master_turns(samples: np.ndarray, rate_hz: int, turn_starts: list[int], dest
     offsets = [part_offsets[n] + round(start * 1000 / rate_hz)
                for n, starts in enumerate(inner) for start in starts]
     return Mastered(loudness=report, offsets_ms=tuple(offsets), encoded=encoded,
-                    from_cache=len(turn_starts) - encoded)
+                    from_cache=len(turn_starts) - encoded, pcm=pcm, part_frames=tuple(p.frames for p in parts))
+
+
+
+
+def _output_to_rate(output_samples: int, rate_hz: int) -> int:
+    """A position in output (44.1 kHz) samples as the nearest sample at *rate_hz*."""
+    return (2 * output_samples * rate_hz + OUTPUT_RATE_HZ) // (2 * OUTPUT_RATE_HZ)
+
+
+def write_master_wav(path: Path, rate_hz: int, frames: list[int], parts: list[Iterable[np.ndarray]]) -> None:
+    """The master as a float32 mono WAV: part k at the first sample after the frames before it.
+
+    Part k's first sample is heard at ``sum(frames[:k]) * 1152`` output
+    samples into the joined MP3 (``join_offsets``); here it is that time's
+    nearest sample at *rate_hz*, so no part drifts by more than half a
+    sample.  Between parts (each part's encoder padding and the next one's
+    delay) is silence; the file ends where the MP3's last frame does.
+    """
+    starts, total = [], 0
+    for n in frames:
+        starts.append(_output_to_rate(total, rate_hz))
+        total += n * SAMPLES_PER_FRAME
+    length = _output_to_rate(total, rate_hz)
+    data_bytes = 4 * length
+    # WAVE_FORMAT_IEEE_FLOAT: a fmt chunk with cbSize, and the fact chunk non-PCM formats carry
+    header = (b"RIFF" + struct.pack("<I", 4 + 26 + 12 + 8 + data_bytes) + b"WAVE"
+              + b"fmt " + struct.pack("<IHHIIHHH", 18, 3, 1, rate_hz, 4 * rate_hz, 4, 32, 0)
+              + b"fact" + struct.pack("<II", 4, length) + b"data" + struct.pack("<I", data_bytes))
+    with open(path, "wb") as f:
+        f.write(header)
+        position = 0
+        for start, end, chunks in zip(starts, [*starts[1:], length], parts, strict=True):
+            f.write(bytes(4 * (start - position)))
+            position = start
+            for chunk in chunks:
+                chunk = chunk[:max(0, end - position)]  # a part never runs into the next (tested)
+                f.write(np.ascontiguousarray(chunk, dtype="<f4").tobytes())
+                position += len(chunk)
+        f.write(bytes(4 * (length - position)))

@@ -173,13 +173,14 @@ def recognise(audio: Path, model: str | None = None, options: RecognitionOptions
     try:
         if samples is None:
             samples = decode_16k(audio)
-        segments, info = pipeline.transcribe(
-            samples, language=options.language, beam_size=options.beam_size,
-            word_timestamps=True, batch_size=options.batch_size,
-            no_repeat_ngram_size=options.no_repeat_ngram_size,
-            vad_parameters={"min_silence_duration_ms": options.vad_min_silence_ms})
-        words = [HeardWord(w.word.strip(), round(w.start * 1000), round(w.end * 1000), w.probability)
-                 for seg in segments for w in (seg.words or [])]
+        with one_blas_thread():
+            segments, info = pipeline.transcribe(
+                samples, language=options.language, beam_size=options.beam_size,
+                word_timestamps=True, batch_size=options.batch_size,
+                no_repeat_ngram_size=options.no_repeat_ngram_size,
+                vad_parameters={"min_silence_duration_ms": options.vad_min_silence_ms})
+            words = [HeardWord(w.word.strip(), round(w.start * 1000), round(w.end * 1000), w.probability)
+                     for seg in segments for w in (seg.words or [])]
     except Exception as exc:  # PyAV decoding errors and the like
         raise VerifyError(f"cannot transcribe {audio}: {exc}".splitlines()[0]) from None
     log.info("recognised %d words in %.1f s of audio", len(words), info.duration)
@@ -187,6 +188,22 @@ def recognise(audio: Path, model: str | None = None, options: RecognitionOptions
     if options.snap_to_onset_ms:
         words = snap_to_onsets(words, pauses_ms(samples, SAMPLE_RATE_HZ), options.snap_to_onset_ms)
     return Recognition(words=tuple(words), duration_ms=round(info.duration * 1000), model=model_label(model, name))
+
+
+def one_blas_thread():
+    """NumPy's BLAS on one thread meanwhile, so that what Whisper hears depends on the audio alone.
+
+    The mel spectrogram is a matrix product in NumPy's OpenBLAS, whose
+    float rounding depends on how many threads share it: one MP3 of a
+    10-word episode was heard at 55.6% WER on this machine's two threads
+    and 33.3% on one, as in a Ray task (Ray sets OMP_NUM_THREADS=1 for a
+    one-CPU task).  One thread gives the same everywhere, and was no
+    slower here; CTranslate2's own threads (cpu_threads) change nothing
+    it hears.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def decode_16k(audio: Path):

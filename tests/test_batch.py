@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from xml.etree import ElementTree as ET
 
 import eyed3
@@ -23,7 +24,7 @@ from typer.testing import CliRunner
 from audio.art import PALETTE, TEXT_RGB, THUMBNAIL_PX, _fit
 from audio.batch import STATE_DIR, BatchOptions, find_sources, run_batch
 from audio.cli import app
-from audio.executors import split_cores
+from audio.executors import Outcome, execute, split_cores
 from audio.outputs.tag import ffprobe_chapters, read_chapters
 from audio.show import podcast_guid
 from audio.verify import verify
@@ -132,6 +133,38 @@ def test_workers_share_the_cores():
     assert split_cores(2, 1, 6) == (1, 2)
     assert split_cores(8, None, 3) == (3, 2)  # no more workers than episodes
     assert split_cores(2, 4, 6) == (4, 1)
+
+
+class _InterruptedPool:
+    """A pool whose worker took Ctrl-C in its first job (fault injection: the driver's own SIGINT is lost)."""
+
+    def __init__(self) -> None:
+        self.submitted, self.closed = [], False
+
+    def submit(self, job):
+        self.submitted.append(job.slug)
+        return job.slug
+
+    def wait(self, futures, timeout=None):
+        return futures[:1]
+
+    def result(self, future):
+        return Outcome(future, ok=False, reason="interrupted", interrupted=True)
+
+    def cancel(self, futures):
+        pass
+
+    def close(self):
+        self.closed = True
+
+
+def test_an_episode_interrupted_in_its_worker_stops_the_batch():
+    pool, outcomes = _InterruptedPool(), []
+    with pytest.raises(KeyboardInterrupt):
+        execute(pool, [SimpleNamespace(slug=s) for s in ("ep-a", "ep-b", "ep-c")], 1, lambda job: None,
+                lambda job, outcome: outcomes.append(outcome))
+    assert pool.submitted == ["ep-a"] and pool.closed  # ep-b and ep-c never started
+    assert [(o.slug, o.interrupted) for o in outcomes] == [("ep-a", True)]
 
 
 def test_feed_read_by_feedparser(catalogue):
@@ -345,10 +378,14 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _batch_process(src: Path, out: Path, cache: Path, *more: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "audio.cli", "batch", str(src), "-o", str(out),
-                             "--cache-dir", str(cache), "--workers", "1", *more],
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+def _batch_process(src: Path, out: Path, cache: Path, *more: str, sigint_ignored: bool = False) -> subprocess.Popen:
+    """`episode batch` in a process group of its own; *sigint_ignored*: started as a script's background job is."""
+    command = [sys.executable, "-m", "audio.cli", "batch", str(src), "-o", str(out), "--cache-dir", str(cache),
+               "--workers", "1", *more]
+    if sigint_ignored:  # SIG_IGN outlives exec, as it does for `episode batch ... &` in a non-interactive shell
+        command = [sys.executable, "-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                   "os.execv(sys.executable, sys.argv[1:])", *command]
+    return subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -388,8 +425,10 @@ def test_interrupted_batch_completes(tmp_path, executor):
                 for s in slugs}
     src, out, cache = write_catalogue(tmp_path / "src", episodes), tmp_path / "out", tmp_path / "cache"
     how = ("--executor", executor)
-    # Ctrl-C (SIGINT to the whole process group) once one episode is finished
-    proc = _batch_process(src, out, cache, *how)
+    # Ctrl-C (SIGINT to the whole process group) once one episode is finished, to a batch that
+    # came in with SIGINT ignored: its workers listen to Ctrl-C whatever they inherit, so it must
+    # too (it had gone on with the next episode after Ctrl-C stopped one, and exited 0)
+    proc = _batch_process(src, out, cache, *how, sigint_ignored=True)
     _interrupt_after(proc, out, 1, signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
@@ -428,11 +467,13 @@ def test_interrupted_batch_completes(tmp_path, executor):
     assert len(feedparser.parse(str(out / "feed.xml")).entries) == len(slugs)
 
 
-def test_ray_on_this_machine_makes_the_same_audio(catalogue, tmp_path, monkeypatch):
+def test_ray_on_this_machine_makes_the_same_audio(catalogue, tmp_path, monkeypatch, caplog):
     root, options, _ = catalogue
     # A Ray of the batch's own, even when the environment names a cluster (here a dead one)
     monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{_free_port()}")
-    monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)
+    for name in ("RAY_USAGE_STATS_ENABLED", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # where Ray keeps (and would write) ~/.ray/auth_token
     during: dict[int, str] = {}
     raylet_env: dict[str, str] = {}
 
@@ -449,7 +490,13 @@ def test_ray_on_this_machine_makes_the_same_audio(catalogue, tmp_path, monkeypat
     assert any("gcs_server" in cmd for cmd in during.values())
     assert not [cmd for cmd in during.values() if "monitor.py" in cmd]
     assert raylet_env["RAY_USAGE_STATS_ENABLED"] == "0"  # offline: it reports nothing to ray.io
-    assert "RAY_USAGE_STATS_ENABLED" not in os.environ  # (set for Ray's processes, not left in ours)
+    # Token authentication, with a token of the batch's own: no ~/.ray/auth_token read or written
+    # (first batches at once raced to write it), and Ray's notice of it is no line on stderr
+    assert raylet_env["RAY_AUTH_MODE"] == "token" and len(raylet_env["RAY_AUTH_TOKEN"]) == 64
+    assert not (tmp_path / "home" / ".ray").exists()
+    assert not [r for r in caplog.records if "Token authentication" in r.getMessage()]
+    for name in ("RAY_USAGE_STATS_ENABLED", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):
+        assert name not in os.environ  # (set for Ray's processes, not left in ours)
     assert not [cmd for cmd in _descendants().values() if "ray" in cmd]
     assert visible(tmp_path / "ray") == visible(root / "out")
     for name in sorted(visible(root / "out")):

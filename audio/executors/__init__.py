@@ -20,10 +20,12 @@ which clean up their partial files), and what finished is still committed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,8 +33,8 @@ from .job import Job, Outcome, one_line, run_job
 from .local import LocalPool
 from .ray import RayPool, RayStarting
 
-__all__ = ["EXECUTORS", "Job", "LocalPool", "Outcome", "RayPool", "RayStarting", "execute", "one_line",
-           "plan_workers", "run_job", "split_cores", "stage_folder"]
+__all__ = ["EXECUTORS", "Job", "LocalPool", "Outcome", "RayPool", "RayStarting", "ctrl_c_raises", "execute",
+           "one_line", "plan_workers", "run_job", "split_cores", "stage_folder"]
 
 EXECUTORS = ("local", "ray")
 _DRAIN_S = 60.0  # after an interrupt, how long running renders get to stop or finish
@@ -53,12 +55,37 @@ def plan_workers(executor: str, workers: int | None, jobs: int, ray: RayStarting
     return LocalPool(outer), outer, inner
 
 
+@contextlib.contextmanager
+def ctrl_c_raises() -> Iterator[None]:
+    """Ctrl-C (SIGINT) raises KeyboardInterrupt in the driver meanwhile, even if it came in ignored.
+
+    A worker's render listens to Ctrl-C whatever it inherited (run_job), so
+    the driver must too: started with SIGINT ignored (as a script's
+    background job is, and a test runner started so), it went on with the
+    next episode after Ctrl-C had stopped one.  A handler of the caller's
+    own is left in place; only the main thread can set one.
+    """
+    try:
+        current = signal.getsignal(signal.SIGINT)
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler) if current in (
+            signal.SIG_IGN, signal.SIG_DFL) else None
+    except ValueError:  # not the main thread, which alone receives Python's signals
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
 def execute(pool, jobs: Iterable[Job], outer: int, on_start: Callable[[Job], None],
             on_outcome: Callable[[Job, Outcome], None]) -> None:
     """Run *jobs* with at most *outer* at a time, calling back as each starts and ends.
 
     On KeyboardInterrupt the running jobs are given time to stop (or
-    finish, and be kept), then the interrupt goes on to the caller.
+    finish, and be kept), then the interrupt goes on to the caller.  A job
+    that comes back interrupted is one too: Ctrl-C reached its worker, so
+    it was meant for the batch, even if the driver's own signal is late.
     """
     queue = list(jobs)
     queue.reverse()
@@ -73,6 +100,8 @@ def execute(pool, jobs: Iterable[Job], outer: int, on_start: Callable[[Job], Non
                 job = running.pop(fut)
                 outcome = pool.result(fut)
                 on_outcome(job, replace(outcome, slug=job.slug))
+                if outcome.interrupted:
+                    raise KeyboardInterrupt
     except KeyboardInterrupt:
         pool.cancel(list(running))
         deadline = time.monotonic() + _DRAIN_S

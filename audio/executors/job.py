@@ -83,8 +83,12 @@ def _close(key) -> None:
         synth.close()
 
 
-def run_job(job: Job) -> Outcome:
-    """Render (and verify) one episode; never raises for the episode's own faults."""
+def run_job(job: Job, *, raise_interrupt: bool = False) -> Outcome:
+    """Render (and verify) one episode; never raises for the episode's own faults.
+
+    Ctrl-C comes back as an interrupted Outcome, or with *raise_interrupt*
+    goes on as KeyboardInterrupt, once the job's files are cleaned up.
+    """
     start = time.perf_counter()
     previous = signal.getsignal(signal.SIGINT)
     with contextlib.suppress(ValueError):  # not the main thread: Ray may run tasks on another
@@ -100,6 +104,8 @@ def run_job(job: Job) -> Outcome:
             outcome = replace(outcome, blobs={n: (folder / n).read_bytes() for n in outcome.files})
         return replace(outcome, seconds=time.perf_counter() - start)
     except KeyboardInterrupt:
+        if raise_interrupt:
+            raise
         return Outcome(job.slug, ok=False, reason="interrupted", interrupted=True,
                        seconds=time.perf_counter() - start)
     except EpisodeError as exc:

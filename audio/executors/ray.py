@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -28,14 +29,25 @@ _OWN_RAY_ENV = {
     # three took a second longer here.  Retried every 0.1 s, within the same 10 s.
     "RAY_raylet_client_connect_timeout_milliseconds": "100",
     "RAY_raylet_client_num_connect_attempts": "100",
+    # Ray (2.59 on) turns token authentication on for a cluster ray.init()
+    # starts, with the token of ~/.ray/auth_token, which it writes when
+    # missing (not atomically: two first batches at once can read each
+    # other's half-written token).  A token of this process's own, in the
+    # environment its Ray inherits, keeps the authentication and leaves the
+    # home folder alone; one per process, so every Ray it starts agrees.
+    "RAY_AUTH_TOKEN": secrets.token_hex(32),
 }
+
+
+# What ray.init() itself sets in os.environ for a cluster it starts, put back after.
+_SET_BY_RAY = ("RAY_AUTH_MODE",)
 
 
 @contextlib.contextmanager
 def _environment(values: dict[str, str]):
     """*values* in os.environ, for the processes started meanwhile, except names already set."""
-    added = [name for name in values if name not in os.environ]
-    os.environ.update({name: values[name] for name in added})
+    added = [name for name in (*values, *_SET_BY_RAY) if name not in os.environ]
+    os.environ.update({name: values[name] for name in added if name in values})
     try:
         yield
     finally:
@@ -43,9 +55,39 @@ def _environment(values: dict[str, str]):
             os.environ.pop(name, None)
 
 
+@contextlib.contextmanager
+def _filtered(logger: str, what: logging.Filter | None):
+    """*what* filters *logger*'s records meanwhile (None: nothing)."""
+    if what is not None:
+        logging.getLogger(logger).addFilter(what)
+    try:
+        yield
+    finally:
+        if what is not None:
+            logging.getLogger(logger).removeFilter(what)
+
+
+class _NotTheTokenNotice(logging.Filter):
+    """Ray's "Token authentication is enabled for this Ray cluster" line, for a cluster that is the batch's own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Token authentication is enabled for this Ray cluster")
+
+
 # Ray (2.59 on) starts clusters with token authentication; a driver given an
 # address sends the token only when told to, so say how.
 _AUTH_HINT = " (a cluster with token authentication needs RAY_AUTH_MODE=token and its token, from `ray get-auth-token`)"
+
+
+def _ray_task(job: Job) -> Outcome:
+    """run_job as a Ray task: a cancelled one ends as Ray expects, by raising.
+
+    ray.cancel() interrupts the task (KeyboardInterrupt); a task that
+    returned an Outcome instead raced Ray's own bookkeeping of the
+    cancel, and one Ctrl-C in four crashed the driver ("Check failed: ...
+    Tried to complete task that was not pending", ray-project/ray#54260).
+    """
+    return run_job(job, raise_interrupt=True)
 
 
 class RayPool:
@@ -67,7 +109,8 @@ class RayPool:
                 "address": "local", "num_cpus": workers or os.cpu_count() or 1,
                 "object_store_memory": 256 * 1024 * 1024}
             try:
-                with _environment({} if address else _OWN_RAY_ENV):
+                with _environment({} if address else _OWN_RAY_ENV), _filtered(
+                        "ray._private.authentication.authentication_token_setup", None if address else _NotTheTokenNotice()):
                     ray.init(include_dashboard=False, configure_logging=False, log_to_driver=False, **kwargs)
             except ValueError as exc:  # "HEAD" without its port, and the like
                 raise InputError(f"--ray-address {address}: {one_line(exc)}") from None
@@ -77,7 +120,7 @@ class RayPool:
                 # "auto" with no cluster running is no matter of tokens
                 hint = _AUTH_HINT if address != "auto" else ""
                 raise InputError(f"cannot join the Ray cluster at {address}: {one_line(exc)}{hint}") from None
-        self.remote = ray.remote(run_job)
+        self.remote = ray.remote(_ray_task)
 
     def stop_idle_helpers(self) -> None:
         """Stop the autoscaler and log monitors of a Ray started for this batch alone.
@@ -116,6 +159,8 @@ class RayPool:
     def result(self, future) -> Outcome:
         try:
             return self.ray.get(future)
+        except self.ray.exceptions.TaskCancelledError:  # by cancel(), after Ctrl-C
+            return Outcome("?", ok=False, reason="interrupted", interrupted=True)
         except self.ray.exceptions.RayError as exc:
             return Outcome("?", ok=False, reason=f"Ray: {one_line(exc)}")
 
