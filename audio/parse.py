@@ -25,7 +25,8 @@ from .formats import Document, FoundMetadata, read_document
 from .formats.base import Label, Paragraph
 from .formats.docx import document_kind
 from .manifest import Speaker
-from .sentences import MAX_CHAPTER_TITLE_CHARS, extend, sentences_of, shorten_title, split_sentences
+# (split_sentences, shorten_title and MAX_CHAPTER_TITLE_CHARS are imported from here too)
+from .sentences import MAX_CHAPTER_TITLE_CHARS, extend, sentences_of, shorten_title, split_sentences  # noqa: F401
 from .speakers import INTRO_TURNS, asks, choose_host, infer_speakers, introduces_show, renumber_diarised
 
 NO_LABELS_WARNING = "no speaker labels found: the whole transcript is read as narration in one voice"

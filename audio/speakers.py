@@ -110,7 +110,7 @@ def slug(name: str, fallback: str = "speaker") -> str:
 
 
 def _introduced(surname: str, text: str) -> str | None:
-    """The full name a surname was introduced with in *text* ("... my guest, Mark Hannah")."""
+    """The full name a one-word label was introduced with in *text* ("... my guest, Mark Hannah", "I'm Pia Sorel")."""
     # the surname in any case: captions write "Paul McDONALD" as the label does
     pattern = re.compile(r"\b([A-ZÀ-Þ][a-zß-ÿ]+(?:[ -][A-ZÀ-Þ][a-zß-ÿ]+)?(?:\s+[A-Z]\.)?)\s+(?i:"
                          + re.escape(surname) + r")\b")
@@ -118,7 +118,59 @@ def _introduced(surname: str, text: str) -> str | None:
         first = match.group(1)
         if first.split()[0].lower() not in _NOT_FIRST_NAMES:
             return f"{first} {surname}"
+    # a first name, introduced with the surname after it ("Hi, I'm Pia Sorel" before "PIA:")
+    pattern = re.compile(_FIRST_NAME_CONTEXT + r"((?i:" + re.escape(surname) + r"))\s+(" + _NAME_WORD + ")"
+                         r"(?![\w'’])")
+    for match in pattern.finditer(text):
+        if match.group(2).lower() not in _NOT_FIRST_NAMES:
+            return f"{match.group(1)} {match.group(2)}"  # as the text writes it
     return None
+
+
+def _self_introduced(word: str, text: str) -> str | None:
+    """The full name a speaker labelled by one *word* gives in their own words ("I'm Pia Sorel")."""
+    name = _NAME_WORD
+    said = rf"(?i:{re.escape(word)})"
+    found = re.search(rf"\b(?:I(?:'|’)?m|I am|my name is)\s+(?:(?P<first>{name})\s+(?P<w1>{said})"
+                      rf"|(?P<w2>{said})\s+(?P<last>{name}))(?![\w'’])", text)
+    if found is None:
+        return None
+    other = found.group("first") or found.group("last")
+    if other.lower() in _NOT_FIRST_NAMES:
+        return None
+    return found.group(0)[found.group(0).index(found.group("first") or found.group("w2")):]  # as they said it
+
+
+_NAME_WORD = r"[A-ZÀ-Þ][a-zß-ÿ]*(?:['’]?[A-ZÀ-Þ][a-zß-ÿ]+)*(?:-[A-ZÀ-Þ][a-zß-ÿ]+)?"  # Sorel, McDonald, O'Brien
+# where a person's full name is said, first name first
+_FIRST_NAME_CONTEXT = (r"(?i:\bI(?:'|’)?m|\bI am|\bmy name is|\bmy (?:guest|co-?host)(?: today)?(?: is)?,?"
+                       r"|\bjoined (?:today )?by|\bwith me(?: today)?,?|\bwelcome(?: back)?,?|\bthis is)\s+")
+
+
+def _name_of(keys: list[str], spellings: dict[str, Counter[str]], first_at: dict[str, int],
+             paragraphs: Sequence[Paragraph], context: str, notes: list[tuple[int, str, bool]]) -> str:
+    """A group of labels' name: its longest spelling, a one-word label the full name said of it."""
+    heads = [h for k in keys for h, _ in spellings[k].most_common()]
+    start = min(first_at[k] for k in keys)
+    line_no = paragraphs[start].line_no
+    longest = max(heads, key=lambda h: (len(h.split()), -heads.index(h)))
+    name = display_name(longest)
+    if (len(longest.split()) != 1 or len(longest) < 2 or longest.casefold() in HOST_HEADS | {"guest", "a"}
+            or _DIARISED_RE.match(longest)):
+        return name
+    before = [context] + [p.text for p in paragraphs[max(0, start - _NAME_SEARCH_PARAGRAPHS):start]]
+    full = _introduced(name, "\n".join(before))
+    if full is not None:
+        notes.append((line_no, f"label {longest!r} taken as {full!r}, as the text before it names them", False))
+        return full
+    # "PIA: Hi, I'm Pia Sorel, and this is Field Day": the speaker says it
+    own = [p.text for p in paragraphs[start:start + _NAME_SEARCH_PARAGRAPHS]
+           if p.label is not None and p.label.head.casefold() in keys][:3]
+    full = _self_introduced(name, "\n".join(own))
+    if full is not None:
+        notes.append((line_no, f"label {longest!r} taken as {full!r}, as they introduce themselves", False))
+        return full
+    return name
 
 
 def infer_speakers(paragraphs: Sequence[Paragraph], context: str = "") -> Inference:
@@ -176,24 +228,21 @@ def infer_speakers(paragraphs: Sequence[Paragraph], context: str = "") -> Infere
             notes.append((paragraphs[first_at[key]].line_no,
                           f"{head + ':'!r} is used once as a label: read as text, not as a speaker", True))
 
+    # each group's name; groups named alike are one person ("PIA:" and "SOREL:", the name said before)
+    named: dict[str, tuple[list[str], str]] = {}  # name, casefolded (or the root, for one word) -> keys, name
+    for root in sorted(members, key=lambda k: min(first_at[m] for m in members[k])):
+        keys = members[root]
+        name = _name_of(keys, spellings, first_at, paragraphs, context, notes)
+        key = name.casefold() if len(name.split()) > 1 else f"\0{root}"
+        if key in named:
+            named[key][0].extend(keys)
+        else:
+            named[key] = (list(keys), name)
     speakers: list[Speaker] = []
     by_head: dict[str, Speaker] = {}
     ids: set[str] = set()
-    for root in sorted(members, key=lambda k: min(first_at[m] for m in members[k])):
-        keys = members[root]
+    for keys, name in named.values():
         heads = [h for k in keys for h, _ in spellings[k].most_common()]
-        start = min(first_at[k] for k in keys)
-        line_no = paragraphs[start].line_no
-        longest = max(heads, key=lambda h: (len(h.split()), -heads.index(h)))
-        name = display_name(longest)
-        if (len(longest.split()) == 1 and len(longest) > 1 and longest.casefold() not in HOST_HEADS | {"guest", "a"}
-                and not _DIARISED_RE.match(longest)):
-            before = [context] + [p.text for p in paragraphs[max(0, start - _NAME_SEARCH_PARAGRAPHS):start]]
-            full = _introduced(name, "\n".join(before))
-            if full is not None:
-                notes.append((line_no, f"label {longest!r} taken as {full!r}, as the text before it names them",
-                              False))
-                name = full
         most_used = max(keys, key=lambda k: (uses[k], len(k)))
         sid = base = slug(spellings[most_used].most_common(1)[0][0], f"speaker-{len(speakers) + 1}")
         n = 2

@@ -9,7 +9,6 @@ turns, the host and the chapters, the same way whatever the format was.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 
 from ..errors import ParseError

@@ -2,16 +2,19 @@
 
 lxml (libxml2's HTML parser) reads the page: nothing in it is run or
 fetched (no scripts, and no network: images, scripts, styles and frames
-are never loaded).  Measured on a 10 MB transcript page and on the corpus
-pages (scripts/bench.py --parse; the figures in the report of issue 19):
-lxml 0.20 s, selectolax (lexbor) 0.11 s, BeautifulSoup 1.3 s (lxml
-underneath) to 1.7 s (html.parser), trafilatura 4.2 s.  On content, the
-three parsers keep the same blocks once navigation is set aside, and
-trafilatura's extraction kept the same text but a "Subscribe on ..." box,
-turned ``<dt>``/``<dd>`` pairs into one list, and gives no line numbers.
-lxml is chosen: fast enough, the only one of the fast two that says each
-element's source line (which ``episode inspect`` reports), and already
-what python-docx stands on.
+are never loaded).  Measured before choosing, on a 10 MB page of the seed's
+turns (``<p><strong>NAME:</strong> ...``, inside a page with navigation,
+scripts, styles and a footer), parse plus a walk of its blocks, median of
+3 on the 2 shared cores: lxml 0.20 s, selectolax (lexbor) 0.11 s,
+BeautifulSoup 1.25 s (lxml underneath) and 1.70 s (html.parser),
+trafilatura 4.2 s (its extraction alone: over the 1 s the whole parse may
+take).  On content, over a radio page and a ``<div>``-soup podcast page,
+the three parsers kept the same blocks once the furniture below is set
+aside; trafilatura's extraction kept the same text but also a "Subscribe on
+Apple Podcasts ..." box, flattened ``<dt>``/``<dd>`` pairs into one list, and
+gives no line numbers.  lxml is chosen: fast enough, the only one of the
+fast two that gives each element's source line (which ``episode inspect``
+reports), and what python-docx stands on anyway.
 
 What is read:
 
