@@ -19,6 +19,7 @@ from .directions import speech_paragraphs
 from .labels import label_of, shared_label, without_honorific
 
 BLANK, BREAK, HEADING, LINE, HEADER = range(5)
+_BREAK_FIRST = frozenset("*-_•·⁂#~=")  # what a section break starts with (most lines: no call)
 _LEADING_TIMESTAMP_RE = re.compile(rf"^[\[(]?{TIMESTAMP}[\])]?\s+(?=\S)")
 _NOTES_SCAN_LINES = 400  # show notes longer than this are not show notes
 
@@ -49,7 +50,7 @@ def _classify(lines: list[str], first: int, md: bool, dropped: list[Dropped]) ->
                 _, hn, htext, _ = items.pop()
                 items.append((HEADING, hn, markdown.inline(htext), None))
                 continue
-        if webpage.is_break(s):
+        if c in _BREAK_FIRST and webpage.is_break(s):
             items.append((BREAK, n, s, None))
             continue
         if md:
@@ -227,7 +228,7 @@ def _paragraphs(items: list[tuple], md: bool, dropped: list[Dropped], fragments:
             out.append([n, [rest] if rest else [], shared_label(name, True, True, office), "", pending_break, pending_heading,
                         bool(rest), [n]])
         else:
-            found = label_of(s)
+            found = label_of(s) if ":" in s else None  # (most lines have no colon: no call)
             if blank_separated and joinable and found is None:
                 out[-1][1].append(s)
                 out[-1][7].append(n)
