@@ -177,6 +177,17 @@ def inspect(
         spoken = spoken_text(t.text, episode.lexicon_of(t.speaker_id))
         if spoken != " ".join(t.text.split()):
             typer.echo(f"       spoken: {spoken[:70]}")
+    if episode.cues:
+        typer.echo("Sound cues (not spoken):")
+        for c in episode.cues:
+            where = (f"before turn {c.turn_index + 1}" + (f", sentence {c.sentence_index + 1}" if c.sentence_index else "")
+                     if c.turn_index < len(episode.turns) else "after the last turn")
+            typer.echo(f"  line {c.line_no}: {c.kind}, {where}: {c.text}")
+    dropped = [d for d in episode.decisions if d.dropped and not d.doubtful and not d.message.startswith("a sound cue")]
+    if dropped:
+        typer.echo("Not spoken:")
+        for d in dropped:
+            typer.echo(f"  line {d.line_no}: {d.message.replace(', not spoken', '')}")
     doubtful = [d for d in episode.decisions if d.doubtful]
     if doubtful:
         typer.echo("Check:")

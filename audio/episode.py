@@ -17,6 +17,7 @@ from pathlib import Path
 from .engines import canonical, parse_voice
 from .errors import InputError
 from .formats import FoundMetadata
+from .formats.docx import document_kind
 from .lexicon import spoken_text, word_offsets
 from .manifest import Manifest, Metadata, Speaker, load_manifest, manifest_beside
 from .hygiene import Removal, clean_fields
@@ -81,16 +82,31 @@ class Episode:
             check_voice(speaker.voice)
 
 
-def read_transcript_file(path: Path) -> str:
+def _transcript_bytes(path: Path) -> bytes:
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except FileNotFoundError:
         raise InputError(f"transcript not found: {path}") from None
     except IsADirectoryError:
         raise InputError(f"{path} is a folder, not a transcript") from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
-    return decode_text(data, source=str(path))
+
+
+def read_transcript_file(path: Path) -> str:
+    return decode_text(_transcript_bytes(path), source=str(path))
+
+
+def read_word_file(path: Path) -> bytes | None:
+    """A Word transcript's bytes (a .docx, a zip: known by its bytes before any text is decoded), else None."""
+    try:
+        with open(path, "rb") as file:
+            if file.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):
+                return None
+    except OSError:
+        return None  # read_transcript_file says what is wrong
+    data = _transcript_bytes(path)
+    return data if document_kind(data, str(path)) == "docx" else None
 
 
 # [episode] key -> FoundMetadata field
@@ -140,8 +156,9 @@ def load_episode(transcript: Path, manifest: Path | None = None, *,
     (``--voice SPEAKER=VOICE``) then overrides single speakers.
     """
     transcript = Path(transcript)
-    text = read_transcript_file(transcript)
-    guarded: list[Removal] = []
+    word = read_word_file(transcript)
+    text = read_transcript_file(transcript) if word is None else word
+    guarded: list[Removal] = []  # a Word file's text is cleaned here, as what the readers decode is
     if manifest is None and find_manifest:
         manifest = manifest_beside(transcript)
     if manifest is not None:

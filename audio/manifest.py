@@ -41,6 +41,7 @@ class Speaker:
     speed: float = 1.0  # neural engines: 1 is the voice's own pace (pyttsx3 takes rate_wpm)
     pitch_st: float = 0.0  # neural engines: semitones up or down, so one model can voice two people
     voices: tuple[tuple[str, str], ...] = ()  # (engine, voice) to use with `--engine ENGINE`
+    description: str = ""  # who they are ("Historian, Lakeside College"), from a label's role or the manifest
 
     def voice_for(self, engine: str) -> str | None:
         return dict(self.voices).get(engine)
@@ -143,7 +144,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
                 "number": int},
     "speaker": {"id": str, "name": str, "labels": list, "voice": str, "rate_wpm": int, "role": str,
                 "word_gap_ms": int, "gender": str, "speed": (int, float), "pitch_st": (int, float),
-                "voices": dict},
+                "voices": dict, "description": str},
     "render": {"sentence_pause_ms": int, "turn_pause_ms": int, "chapter_pause_ms": int,
                "target_lufs": (int, float), "true_peak_dbtp": (int, float), "bitrate_kbps": int},
 }
@@ -193,7 +194,8 @@ def _speaker(raw: dict[str, Any], n: int, source: str) -> Speaker:
                                 f"not {engine!r} = {voice!r}")
     return Speaker(id=raw["id"], name=name, labels=labels, voice=raw["voice"],
                    rate_wpm=rate, role=role, word_gap_ms=gap, gender=gender, speed=speed, pitch_st=pitch,
-                   voices=tuple((e, v if ":" in v else f"{e}:{v}") for e, v in alternatives.items()))
+                   voices=tuple((e, v if ":" in v else f"{e}:{v}") for e, v in alternatives.items()),
+                   description=raw.get("description", ""))
 
 
 def _lexicon(table: dict[str, Any], source: str, engine: str = "") -> list[Pronunciation]:

@@ -11,7 +11,9 @@ section heading when the transcript has headings.
 
 from __future__ import annotations
 
+import bisect
 import gc
+import itertools
 import re
 import threading
 from collections.abc import Iterator
@@ -22,51 +24,15 @@ from . import hygiene
 from .errors import InputError, ParseError
 from .formats import Document, FoundMetadata, read_document
 from .formats.base import Label, Paragraph
+from .formats.docx import document_kind
 from .manifest import Speaker
-from .speakers import asks, choose_host, infer_speakers, introduces_show
+# (split_sentences, shorten_title and MAX_CHAPTER_TITLE_CHARS are imported from here too)
+from .sentences import MAX_CHAPTER_TITLE_CHARS, extend, sentences_of, shorten_title, split_sentences  # noqa: F401
+from .speakers import INTRO_TURNS, asks, choose_host, infer_speakers, introduces_show, renumber_diarised
 
-MAX_CHAPTER_TITLE_CHARS = 50  # longer titles broke chapters in Apple Podcasts
 NO_LABELS_WARNING = "no speaker labels found: the whole transcript is read as narration in one voice"
 _NARRATOR = Speaker(id="narrator", name="Narrator", labels=(), voice="", role="narrator")
 
-_ABBREV = {"Mr.", "Mrs.", "Ms.", "Dr.", "St.", "Jr.", "Sr.", "Prof.", "Gen.", "Col.", "Lt.", "vs.",
-           "e.g.", "i.e.", "No.", "Sen.", "Rep.", "Gov."}
-_SENTENCE_END_RE = re.compile(r"[.!?…][\"'”’)\]]*(?=\s+(\S))")
-
-
-def _not_after(words: set[str]) -> str:
-    """Negative lookbehinds: the text before a space does not end in one of *words*, a word of its own."""
-    by_length: dict[int, list[str]] = {}
-    for word in sorted(words):
-        by_length.setdefault(len(word), []).append(re.escape(word))
-    return "".join(f"(?<!(?<![^ ])(?:{'|'.join(group)}) )" for _, group in sorted(by_length.items()))
-
-
-# split_sentences' rule as one pattern over a paragraph whose spaces are
-# single: a space after a stop and its closing quotes or brackets, not after
-# an abbreviation, before a word that does not start in lower case.  The
-# pattern starts with the space, which re finds far faster than any of a set
-# of characters (a stop): splitting with it took split_sentences from 0.15
-# to 0.07 s of CPU on a 10 MB transcript.  What the pattern cannot settle
-# alone is captured, and such a paragraph is split by the loop in
-# split_sentences: three closers or more before a space (after a stop or
-# not), and a non-ASCII character after a candidate space (str.islower's
-# business), as in 'He left. “Then'.
-_SENTENCE_SPACE_RE = re.compile(
-    r" (?<=[.!?…\"'”’)\]] )"  # cheap first: most spaces do not follow a stop or a closer
-    r"(?:(?<=[.!?…] )" + _not_after(_ABBREV) + r"|(?<=[.!?…][\"'”’)\]] )|(?<=[.!?…][\"'”’)\]]{2} )"
-    r"|(?<=(?P<closers>[\"'”’)\]]{3}) ))"
-    r"(?=[^a-z \x80-\U0010ffff]|(?P<non_ascii>[\x80-\U0010ffff]))")
-
-
-def _odd_ascii_spaces(text: str) -> bool:
-    """Does ASCII *text* hold a space str.split splits at other than " "?
-    (Nine "in" tests: a third of the cost of isprintable, which said the same.)"""
-    return ("\t" in text or "\n" in text or "\r" in text or "\x0b" in text or "\x0c" in text
-            or "\x1c" in text or "\x1d" in text or "\x1e" in text or "\x1f" in text)
-
-
-_ENDS_SENTENCE_RE = re.compile(r"[.!?…][\"'”’)\]]*$")
 _EMPHASIS_RE = re.compile(r"(?<!\w)[*_]+|[*_]+(?!\w)")
 
 
@@ -113,6 +79,7 @@ class Decision:
     line_no: int  # 0: no one line
     message: str
     doubtful: bool = False
+    dropped: bool = False  # about text that is not spoken (a stage direction, a sound cue, a footer)
 
 
 @dataclass(frozen=True)
@@ -128,7 +95,7 @@ class ParsedTranscript:
 
 
 def decode_text(data: bytes, *, source: str = "transcript") -> str:
-    """Bytes -> text: UTF-8 (with or without BOM) or UTF-16 with a BOM.
+    """Bytes -> text: UTF-8 (with or without BOM) or UTF-16 with a BOM.  Documents (PDF, Word, a zip) are refused.
 
     What no output should carry (control characters, ESC sequences,
     noncharacters, bidi overrides: audio.hygiene) is removed here, once; the
@@ -136,6 +103,8 @@ def decode_text(data: bytes, *, source: str = "transcript") -> str:
     """
     if not data.strip():
         raise InputError(f"{source} is empty")
+    if document_kind(data, source) is not None:  # a Word file is read from its bytes (load_episode)
+        raise InputError(f"{source} is a Word file: read it with audio.episode.load_episode")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             text = data.decode("utf-16")
@@ -152,55 +121,6 @@ def decode_text(data: bytes, *, source: str = "transcript") -> str:
         return hygiene.clean(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise InputError(f"{source} is not UTF-8: invalid byte 0x{data[exc.start]:02x} at byte offset {exc.start}") from None
-
-
-def split_sentences(paragraph: str) -> list[str]:
-    """Split a paragraph at sentence ends, keeping abbreviations whole.
-
-    A stop only ends a sentence when the next word does not start in lower
-    case ("a U.S. drone strike") and the word is not a title ("Dr. Kim").
-    """
-    if "  " in paragraph or (_odd_ascii_spaces(paragraph) if paragraph.isascii() else not paragraph.isprintable()):
-        paragraph = " ".join(paragraph.split())  # tabs, newlines, no-break spaces: one space each
-    parts = _SENTENCE_SPACE_RE.split(paragraph)  # sentence, closers, non_ascii, sentence...
-    if not any(parts[1::3]) and not any(parts[2::3]):
-        sentences = parts[::3]
-        sentences[0] = sentences[0].lstrip()
-        sentences[-1] = sentences[-1].rstrip()
-        return sentences if sentences[-1] else sentences[:-1]
-    sentences: list[str] = []
-    start = 0
-    for match in _SENTENCE_END_RE.finditer(paragraph):
-        end = match.end()
-        if match.group(1).islower() or paragraph[paragraph.rfind(" ", start, end) + 1:end] in _ABBREV:
-            continue
-        sentences.append(paragraph[start:end].strip())
-        start = end
-    tail = paragraph[start:].strip()
-    if tail:
-        sentences.append(tail)
-    return sentences
-
-
-def shorten_title(text: str, limit: int = MAX_CHAPTER_TITLE_CHARS) -> str:
-    """Shorten at a word boundary to at most *limit* characters."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    if " " in cut:
-        cut = cut[: cut.rfind(" ")]
-    return cut.rstrip(" ,;:-–—") + "…"
-
-
-def _extend(sentences: list[str], text: str) -> None:
-    """Add a paragraph's sentences to a turn's, rejoining a sentence a line
-    break or a caption cue cut in two ("and then we" / "went home.")."""
-    new = split_sentences(text)
-    if sentences and new and not _ENDS_SENTENCE_RE.search(sentences[-1]) and (
-            new[0][:1].islower() or sentences[-1][-1:] in ",;:–—-"):
-        sentences[-1] += " " + new.pop(0)
-    sentences.extend(new)
 
 
 class _ManifestSpeakers:
@@ -272,12 +192,12 @@ def _chapters(turns: list[Turn], headings: dict[int, str], host_ids: set[str],
     return [Chapter(n, title, index) for n, (index, title) in enumerate(starts)]  # index, title, turn_index
 
 
-def parse_transcript(text: str, *, speakers: tuple[Speaker, ...] | None = None,
+def parse_transcript(text: str | bytes | Document, *, speakers: tuple[Speaker, ...] | None = None,
                      narrator: str | None = None,
                      chapter_titles: dict[int, str] | None = None,
                      intro_title: str = "Introduction",
                      source: str = "transcript", format: str | None = None) -> ParsedTranscript:
-    """Parse *text* (in *format*, else the format detected) into turns and chapters.
+    """Parse *text* (in *format*, else the format detected; bytes: a Word file) into turns and chapters.
 
     With *speakers* (from a manifest) labels must resolve to them; without,
     speakers are inferred and returned with an empty ``voice`` for the
@@ -285,7 +205,14 @@ def parse_transcript(text: str, *, speakers: tuple[Speaker, ...] | None = None,
     at its format by its extension.
     """
     with _collector_paused():
-        return parse_document(read_document(text, source=source, format=format), speakers=speakers,
+        if isinstance(text, bytes):
+            from .formats.docx import read_docx
+            document = read_docx(text, source=source)
+        elif isinstance(text, Document):
+            document = text
+        else:
+            document = read_document(text, source=source, format=format)
+        return parse_document(document, speakers=speakers,
                               narrator=narrator, chapter_titles=chapter_titles, intro_title=intro_title)
 
 
@@ -326,28 +253,47 @@ def _dropped_decisions(document: Document) -> list[Decision]:
     notes = [d.line_no for d in document.dropped if d.reason.startswith("show notes")]
     if notes:
         out.append(Decision(notes[0], f"lines {notes[0]}-{notes[-1]}: show notes before the transcript marker, "
-                                      "taken as the description (not spoken)"))
+                                      "taken as the description (not spoken)", dropped=True))
     for d in document.dropped:
         if not d.reason.startswith(("show notes", "a timestamp")):
             doubtful = d.reason.startswith("page clutter")
             what = f"dropped as {d.reason}" if doubtful else f"{d.reason}, not spoken"
-            out.append(Decision(d.line_no, f"{what}: {shorten_title(d.text, 60)}", doubtful))
+            out.append(Decision(d.line_no, f"{what}: {shorten_title(d.text, 60)}", doubtful, dropped=True))
     return out
 
 
-def _group(paragraphs: tuple[Paragraph, ...], lookup) -> list[list]:
-    """``[speaker (None: narration), line, sentences, section break, heading]`` per turn to be."""
+def _group(paragraphs: tuple[Paragraph, ...], lookup) -> tuple[list[list], list[tuple[Paragraph, int]]]:
+    """``[speaker (None: narration), line, sentences, section break, heading]`` per turn to be, and the
+    sound cues, each with the number of sentences before it (in all turns: the same once empty turns go)."""
     raw_turns: list[list] = []
+    cues: list[tuple[Paragraph, int]] = []
+    count = 0  # sentences so far
+    carried_break, carried_heading = False, ""  # from a cue, or a paragraph that was all stage directions
+    after_cue = False  # a cue came since the last sentence: it is a boundary, the sentence is not joined across it
     for p in paragraphs:
+        if p.cue or not p.text and p.label is None and (p.section_break or p.heading):
+            if p.cue:
+                cues.append((p, count))
+                after_cue = True
+            carried_break, carried_heading = carried_break or p.section_break, carried_heading or p.heading
+            continue
         speaker = lookup(p) if p.label is not None else None
         text = p.text if speaker is not None or not p.prefix else f"{_unmarked(p.prefix)} {p.text}".rstrip()
-        fresh = p.section_break or bool(p.heading)
-        if raw_turns and not fresh and (speaker is None or speaker is raw_turns[-1][0]):
-            _extend(raw_turns[-1][2], text)  # a paragraph that goes on with the same speaker
+        brk, heading = p.section_break or carried_break, p.heading or carried_heading
+        carried_break, carried_heading = False, ""
+        if raw_turns and not brk and not heading and (speaker is None or speaker is raw_turns[-1][0]):
+            sentences = raw_turns[-1][2]  # a paragraph that goes on with the same speaker
+            before = len(sentences)
+            extend(sentences, text, not after_cue)
+            count += len(sentences) - before
         else:
             who = speaker if speaker is not None or not raw_turns else raw_turns[-1][0]
-            raw_turns.append([who, p.line_no, split_sentences(text) if text else [], p.section_break, p.heading])
-    return raw_turns
+            sentences = sentences_of(text) if text else []
+            raw_turns.append([who, p.line_no, sentences, brk, heading])
+            count += len(sentences)
+        if text:
+            after_cue = False
+    return raw_turns, cues
 
 
 def _turns(raw_turns: list[list], decisions: list[Decision]) -> tuple[list[Turn], dict[int, str]]:
@@ -374,12 +320,25 @@ def _turns(raw_turns: list[list], decisions: list[Decision]) -> tuple[list[Turn]
     return turns, headings
 
 
+def _sound_cues(cues: list[tuple[Paragraph, int]], turns: list[Turn]) -> tuple[SoundCue, ...]:
+    """Each cue before the first sentence after it: (turn, sentence), or (len(turns), 0) after the last."""
+    starts = list(itertools.accumulate((len(t.sentences) for t in turns), initial=0))
+    out = []
+    for p, before in cues:
+        index = bisect.bisect_right(starts, before) - 1
+        if index >= len(turns):
+            out.append(SoundCue(p.line_no, p.cue, p.text, len(turns), 0))
+        else:
+            out.append(SoundCue(p.line_no, p.cue, p.text, index, before - starts[index]))
+    return tuple(out)
+
+
 def parse_document(document: Document, *, speakers: tuple[Speaker, ...] | None = None,
                    narrator: str | None = None, chapter_titles: dict[int, str] | None = None,
                    intro_title: str = "Introduction") -> ParsedTranscript:
     """Speakers, turns and chapters from a document any reader made."""
     paragraphs = document.paragraphs
-    if not any(p.text or p.label for p in paragraphs):
+    if not any(p.label or p.text and not p.cue for p in paragraphs):
         raise ParseError("transcript has no text")
     decisions = _dropped_decisions(document)
     if speakers is None:
@@ -395,7 +354,7 @@ def parse_document(document: Document, *, speakers: tuple[Speaker, ...] | None =
         def lookup(p: Paragraph) -> Speaker | None:
             return manifest_speakers.resolve(p.label, p.line_no)
 
-    raw_turns = _group(paragraphs, lookup)
+    raw_turns, cues = _group(paragraphs, lookup)
     warnings: list[str] = []
     known = list(inference.speakers if speakers is None else speakers)
     if all(t[0] is None for t in raw_turns):
@@ -413,10 +372,13 @@ def parse_document(document: Document, *, speakers: tuple[Speaker, ...] | None =
         known = [s for s in known if s.id in speaking or s.id == "narrator"]
         if not known:  # labels, but none with text: the narration still needs a voice
             known = [_NARRATOR]
+        known, turns = renumber_diarised(known, turns)
         labelled = [(t.speaker_id, t.sentences, t.line_no) for t in turns if not t.narration]
         if labelled:
-            host_id, why, line = choose_host(labelled, known)
-            known = [replace(s, role="host" if s.id == host_id else "guest") for s in known]
+            opening = [(t.speaker_id if not t.narration else "", t.sentences, t.line_no) for t in turns[:INTRO_TURNS]]
+            host_id, why, line = choose_host(labelled, known, opening)
+            # (hosts a label names are all hosts: a show may have two)
+            known = [replace(s, role="host" if s.id == host_id or s.role == "host" else "guest") for s in known]
             decisions.append(Decision(line, f"host: {next(s.name for s in known if s.id == host_id)} ({why})"))
 
     narrator_id = narrator or next((s.id for s in known if s.role in ("host", "narrator")), known[0].id)
@@ -428,7 +390,10 @@ def parse_document(document: Document, *, speakers: tuple[Speaker, ...] | None =
             if s.id not in speaking:
                 decisions.append(Decision(0, f"speaker {s.id!r} in the manifest has no sentences", True))
     chapters = _chapters(turns, headings, host_ids, intro_title, chapter_titles or {})
+    sound_cues = _sound_cues(cues, turns)
+    decisions += [Decision(c.line_no, f"a sound cue ({c.kind}), not spoken: {shorten_title(c.text, 60)}", dropped=True)
+                  for c in sound_cues]
     decisions.sort(key=lambda d: d.line_no)
     return ParsedTranscript(turns=tuple(turns), chapters=tuple(chapters), speakers=tuple(known),
                             metadata=document.metadata, format=document.format, decisions=tuple(decisions),
-                            warnings=tuple(warnings))
+                            warnings=tuple(warnings), cues=sound_cues)

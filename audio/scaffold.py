@@ -70,6 +70,8 @@ def manifest_text(episode: Episode) -> str:
         # "host: NAME (WHY)", and WHY may hold brackets of its own ("asks the most questions (2)")
         why = f"{host.message.partition(' (')[2].removesuffix(')')}, line {host.line_no}" if host and s.role == "host" else ""
         out.append(_line("role", s.role, why))
+        if s.description:
+            out.append(_line("description", s.description, "the role in the label"))
         out.append(_line("voice", s.voice, "a default: see `episode voices`"))
         out.append('# gender = ""  # "female" or "male": default voices follow it; never guessed from a name')
         out.append(_line("rate_wpm", s.rate_wpm))

@@ -4,10 +4,15 @@ A label must look like a name (``formats/labels.py``) and behave like a
 speaker: it recurs, or it alternates with other speakers.  Names written in
 capitals are shown in title case (``MARK HANNAH`` -> Mark Hannah, with
 ``McDONALD``, ``O'BRIEN`` and particles such as de, van, al); a surname-only
-label joins the full name used elsewhere (as a label, or introduced in the
-text before it).  Ids are ASCII slugs that keep their letters (Tomás ->
-tomas).  The host is whoever introduces the show, else whoever asks the most
-questions, else whoever speaks first.  A manifest overrides all of this.
+label, a first-name label and an honorific with a surname (``Mr. ARDEN``)
+join the full name used elsewhere (as a label, or introduced in the text
+before it: "I'm Leah Marsh").  A label's role (``, HOST``, ``(Historian)``)
+is the speaker's description, or makes them the host.  ``UNIDENTIFIED
+MAN`` and the like are one-off voices: voiced, never joined to a name,
+never the host.  Diarisation's ``SPEAKER_00`` ids become "Speaker 1",
+"Speaker 2" in the order they first speak.  Ids are ASCII slugs that keep
+their letters (Tomás -> tomas).  The host is chosen by ``audio/host.py``.
+A manifest overrides all of this.
 """
 
 from __future__ import annotations
@@ -16,13 +21,16 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .formats.base import Paragraph
-from .formats.labels import PARTICLES
+from .formats.labels import PARTICLES, is_anonymous, role_text
+from .host import HOST_HEADS, HOST_ROLES, INTRO_TURNS, asks, choose_host, introduces_show
 from .manifest import Speaker
 
-HOST_HEADS = frozenset({"host", "hosts", "q", "question", "interviewer", "moderator", "presenter", "anchor"})
+__all__ = ["HOST_HEADS", "INTRO_TURNS", "Inference", "asks", "choose_host", "display_name", "infer_speakers",
+           "introduces_show", "is_capitals", "renumber_diarised", "slug"]
+
 _TRANSLIT = str.maketrans({"ß": "ss", "ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ł": "l",
                            "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "þ": "th", "ı": "i"})
 _SHORT_NAMES = frozenset("AL ED JO BO ANN AMY EVA EVE IAN JOE LEE RAY ABE ADA ALI ELI IDA UMA AVA ZOE JAY KAY MAY GUY "
@@ -31,14 +39,6 @@ _CONTRACTION_TAILS = frozenset({"s", "t", "ll", "re", "ve", "d", "m"})
 _NOT_FIRST_NAMES = frozenset("""the and but so with thanks thank dear mr mrs ms dr prof professor senator president
 minister general director our my your his her their welcome hello hi hey today now here this that when where who why
 how what said says meet mister miss judge chief saint host guest sir madam colonel captain""".split())
-_INTRO_RE = re.compile(
-    r"\b(?:welcome (?:back )?to\b|you(?:'|’)?re listening to\b|i(?:'|’)?m your host\b"
-    r"|this is [A-Z][\w'’]*(?: [A-Z][\w'’]*)*,? (?:the |a )?(?:podcast|show|program)"
-    r"|(?:my|our) guests? (?:today|this week|on (?:the|this) (?:show|episode)|is|are)\b"
-    r"|joining (?:me|us) (?:today|now|this week|on)\b|i(?:'|’)?m joined (?:today |now )?by\b"
-    r"|with me (?:today|now|in the studio)\b|on (?:today(?:'|’)s|this week(?:'|’)s|this) (?:episode|show|program)\b)",
-    re.I)
-_INTRO_TURNS = 8  # an introduction comes within the first few turns
 _NAME_SEARCH_PARAGRAPHS = 200
 
 
@@ -110,7 +110,7 @@ def slug(name: str, fallback: str = "speaker") -> str:
 
 
 def _introduced(surname: str, text: str) -> str | None:
-    """The full name a surname was introduced with in *text* ("... my guest, Mark Hannah")."""
+    """The full name a one-word label was introduced with in *text* ("... my guest, Mark Hannah", "I'm Pia Sorel")."""
     # the surname in any case: captions write "Paul McDONALD" as the label does
     pattern = re.compile(r"\b([A-ZÀ-Þ][a-zß-ÿ]+(?:[ -][A-ZÀ-Þ][a-zß-ÿ]+)?(?:\s+[A-Z]\.)?)\s+(?i:"
                          + re.escape(surname) + r")\b")
@@ -118,7 +118,59 @@ def _introduced(surname: str, text: str) -> str | None:
         first = match.group(1)
         if first.split()[0].lower() not in _NOT_FIRST_NAMES:
             return f"{first} {surname}"
+    # a first name, introduced with the surname after it ("Hi, I'm Pia Sorel" before "PIA:")
+    pattern = re.compile(_FIRST_NAME_CONTEXT + r"((?i:" + re.escape(surname) + r"))\s+(" + _NAME_WORD + ")"
+                         r"(?![\w'’])")
+    for match in pattern.finditer(text):
+        if match.group(2).lower() not in _NOT_FIRST_NAMES:
+            return f"{match.group(1)} {match.group(2)}"  # as the text writes it
     return None
+
+
+def _self_introduced(word: str, text: str) -> str | None:
+    """The full name a speaker labelled by one *word* gives in their own words ("I'm Pia Sorel")."""
+    name = _NAME_WORD
+    said = rf"(?i:{re.escape(word)})"
+    found = re.search(rf"\b(?:I(?:'|’)?m|I am|my name is)\s+(?:(?P<first>{name})\s+(?P<w1>{said})"
+                      rf"|(?P<w2>{said})\s+(?P<last>{name}))(?![\w'’])", text)
+    if found is None:
+        return None
+    other = found.group("first") or found.group("last")
+    if other.lower() in _NOT_FIRST_NAMES:
+        return None
+    return found.group(0)[found.group(0).index(found.group("first") or found.group("w2")):]  # as they said it
+
+
+_NAME_WORD = r"[A-ZÀ-Þ][a-zß-ÿ]*(?:['’]?[A-ZÀ-Þ][a-zß-ÿ]+)*(?:-[A-ZÀ-Þ][a-zß-ÿ]+)?"  # Sorel, McDonald, O'Brien
+# where a person's full name is said, first name first
+_FIRST_NAME_CONTEXT = (r"(?i:\bI(?:'|’)?m|\bI am|\bmy name is|\bmy (?:guest|co-?host)(?: today)?(?: is)?,?"
+                       r"|\bjoined (?:today )?by|\bwith me(?: today)?,?|\bwelcome(?: back)?,?|\bthis is)\s+")
+
+
+def _name_of(keys: list[str], spellings: dict[str, Counter[str]], first_at: dict[str, int],
+             paragraphs: Sequence[Paragraph], context: str, notes: list[tuple[int, str, bool]]) -> str:
+    """A group of labels' name: its longest spelling, a one-word label the full name said of it."""
+    heads = [h for k in keys for h, _ in spellings[k].most_common()]
+    start = min(first_at[k] for k in keys)
+    line_no = paragraphs[start].line_no
+    longest = max(heads, key=lambda h: (len(h.split()), -heads.index(h)))
+    name = display_name(longest)
+    if (len(longest.split()) != 1 or len(longest) < 2 or longest.casefold() in HOST_HEADS | {"guest", "a"}
+            or _DIARISED_RE.match(longest)):
+        return name
+    before = [context] + [p.text for p in paragraphs[max(0, start - _NAME_SEARCH_PARAGRAPHS):start]]
+    full = _introduced(name, "\n".join(before))
+    if full is not None:
+        notes.append((line_no, f"label {longest!r} taken as {full!r}, as the text before it names them", False))
+        return full
+    # "PIA: Hi, I'm Pia Sorel, and this is Field Day": the speaker says it
+    own = [p.text for p in paragraphs[start:start + _NAME_SEARCH_PARAGRAPHS]
+           if p.label is not None and p.label.head.casefold() in keys][:3]
+    full = _self_introduced(name, "\n".join(own))
+    if full is not None:
+        notes.append((line_no, f"label {longest!r} taken as {full!r}, as they introduce themselves", False))
+        return full
+    return name
 
 
 def infer_speakers(paragraphs: Sequence[Paragraph], context: str = "") -> Inference:
@@ -128,6 +180,7 @@ def infer_speakers(paragraphs: Sequence[Paragraph], context: str = "") -> Infere
     first_at: dict[str, int] = {}
     strong: set[str] = set()
     explicit: set[str] = set()
+    roles: dict[str, str] = {}  # key -> the first role a label gives it
     folded: dict[str, str] = {}  # head -> its casefold, once per distinct head
     for i, p in enumerate(paragraphs):
         label = p.label
@@ -146,6 +199,10 @@ def infer_speakers(paragraphs: Sequence[Paragraph], context: str = "") -> Infere
             strong.add(key)
         if label.explicit:
             explicit.add(key)
+        if label.role and key not in roles:
+            roles[key] = label.role
+    anonymous = {k for k in uses if is_anonymous(k)}
+    explicit |= anonymous  # one-off voices are normal: no doubt about one used once
     settled = {k for k in uses if uses[k] > 1 or k in explicit}
     strong_once = {k for k in uses if k not in settled and k in strong}
     # A label used once is a speaker only when it is unmistakably a label
@@ -153,10 +210,10 @@ def infer_speakers(paragraphs: Sequence[Paragraph], context: str = "") -> Infere
     accepted = settled | strong_once
 
     # a one-word label that is a word of exactly one longer label is that speaker ("HANNAH" / "MARK HANNAH")
-    longer = [k for k in uses if len(k.split()) > 1 and (k in accepted or uses[k] == 1)]
+    longer = [k for k in uses if len(k.split()) > 1 and (k in accepted or uses[k] == 1) and k not in anonymous]
     group: dict[str, str] = {}
     for key in uses:
-        if len(key.split()) == 1 and len(key) > 1:
+        if len(key.split()) == 1 and len(key) > 1 and key not in anonymous:
             owners = [k for k in longer if key in k.split()]
             if len(owners) == 1 and (key in accepted or owners[0] in accepted):
                 group[key] = owners[0]
@@ -171,30 +228,31 @@ def infer_speakers(paragraphs: Sequence[Paragraph], context: str = "") -> Infere
             notes.append((paragraphs[first_at[key]].line_no,
                           f"{head + ':'!r} is used once as a label: read as text, not as a speaker", True))
 
+    # each group's name; groups named alike are one person ("PIA:" and "SOREL:", the name said before)
+    named: dict[str, tuple[list[str], str]] = {}  # name, casefolded (or the root, for one word) -> keys, name
+    for root in sorted(members, key=lambda k: min(first_at[m] for m in members[k])):
+        keys = members[root]
+        name = _name_of(keys, spellings, first_at, paragraphs, context, notes)
+        key = name.casefold() if len(name.split()) > 1 else f"\0{root}"
+        if key in named:
+            named[key][0].extend(keys)
+        else:
+            named[key] = (list(keys), name)
     speakers: list[Speaker] = []
     by_head: dict[str, Speaker] = {}
     ids: set[str] = set()
-    for root in sorted(members, key=lambda k: min(first_at[m] for m in members[k])):
-        keys = members[root]
+    for keys, name in named.values():
         heads = [h for k in keys for h, _ in spellings[k].most_common()]
-        start = min(first_at[k] for k in keys)
-        line_no = paragraphs[start].line_no
-        longest = max(heads, key=lambda h: (len(h.split()), -heads.index(h)))
-        name = display_name(longest)
-        if len(longest.split()) == 1 and len(longest) > 1 and longest.casefold() not in HOST_HEADS | {"guest", "a"}:
-            before = [context] + [p.text for p in paragraphs[max(0, start - _NAME_SEARCH_PARAGRAPHS):start]]
-            full = _introduced(name, "\n".join(before))
-            if full is not None:
-                notes.append((line_no, f"label {longest!r} taken as {full!r}, as the text before it names them",
-                              False))
-                name = full
         most_used = max(keys, key=lambda k: (uses[k], len(k)))
         sid = base = slug(spellings[most_used].most_common(1)[0][0], f"speaker-{len(speakers) + 1}")
         n = 2
         while sid in ids:
             sid, n = f"{base}-{n}", n + 1
         ids.add(sid)
-        speaker = Speaker(id=sid, name=name, labels=tuple(dict.fromkeys(heads)), voice="", role="guest")
+        role = next((roles[k] for k in keys if k in roles), "")
+        hosts = role.casefold() in HOST_ROLES
+        speaker = Speaker(id=sid, name=name, labels=tuple(dict.fromkeys(heads)), voice="",
+                          role="host" if hosts else "guest", description="" if hosts else role_text(role))
         speakers.append(speaker)
         for k in keys:
             by_head[k] = speaker
@@ -204,35 +262,23 @@ def infer_speakers(paragraphs: Sequence[Paragraph], context: str = "") -> Infere
     return Inference(tuple(speakers), by_head, tuple(notes))
 
 
-def introduces_show(text: str) -> bool:
-    """Says what a host says first ("Welcome to ...", "my guest today is ...")."""
-    return bool(_INTRO_RE.search(text[:800]))
+_DIARISED_RE = re.compile(r"^(?:speaker|spk|spkr)(?:_\d+|\d+| 0\d*)$", re.I)  # SPEAKER_00, spk0: not "Speaker 1"
 
 
-def asks(sentences: Sequence[str]) -> bool:
-    """Does a turn ask a question?"""
-    return "?" in " ".join(sentences)  # faster than testing each sentence
-
-
-def choose_host(turns: Sequence[tuple[str, Sequence[str], int]],
-                speakers: Sequence[Speaker]) -> tuple[str, str, int]:
-    """``(speaker id, why, line)`` of the host, from ``(speaker id, sentences, line)`` per labelled turn."""
-    for s in speakers:
-        if any(label.casefold() in HOST_HEADS for label in s.labels):
-            first = next((line for sid, _, line in turns if sid == s.id), 0)
-            return s.id, f"labelled {s.labels[0]!r}", first
-    questions: Counter[str] = Counter()
-    for sid, sentences, _ in turns:
-        if asks(sentences):
-            questions[sid] += 1
-    introducer = next(((sid, line) for sid, sentences, line in turns[:_INTRO_TURNS]
-                       if introduces_show(" ".join(sentences))), None)
-    asker = max(questions, key=lambda sid: (questions[sid], -next(i for i, t in enumerate(turns) if t[0] == sid)),
-                default=None)
-    if introducer is not None and (questions[introducer[0]] or not asker or questions[asker] < 2):
-        return introducer[0], "introduces the show", introducer[1]
-    if asker is not None:
-        first = next(line for sid, _, line in turns if sid == asker)
-        return asker, f"asks the most questions ({questions[asker]})", first
-    sid, _, line = turns[0]
-    return sid, "speaks first", line
+def renumber_diarised(speakers: list[Speaker], turns: list) -> tuple[list[Speaker], list]:
+    """A diarisation tool's ids (``SPEAKER_00``) as "Speaker 1", "Speaker 2" in the order they first speak."""
+    machine = [s for s in speakers if s.labels and all(_DIARISED_RE.match(label) for label in s.labels)]
+    if not machine:
+        return speakers, turns
+    order = {sid: n for n, sid in enumerate(dict.fromkeys(t.speaker_id for t in turns))}
+    taken = {s.id for s in speakers if s not in machine}
+    renamed: dict[str, Speaker] = {}
+    n = 0
+    for s in sorted(machine, key=lambda s: order.get(s.id, len(order))):
+        n += 1
+        while f"speaker-{n}" in taken:
+            n += 1
+        renamed[s.id] = replace(s, id=f"speaker-{n}", name=f"Speaker {n}")
+    speakers = [renamed.get(s.id, s) for s in speakers]
+    turns = [replace(t, speaker_id=renamed[t.speaker_id].id) if t.speaker_id in renamed else t for t in turns]
+    return speakers, turns

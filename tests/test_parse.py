@@ -153,3 +153,39 @@ def test_parsing_pauses_the_collector_and_gives_it_back():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+# ---------------------------------------------------------------- later references: one person, however labelled
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FIRST_NAMES = ["Pia", "Samuel", "Leah", "Omar", "Clara", "Tomás", "Ines", "Jon"]
+SURNAMES = ["Sorel", "Arden", "Marsh", "Haddad", "Wren", "Okafor", "Kerr", "McDonald"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(FIRST_NAMES), st.sampled_from(SURNAMES), st.booleans(), st.booleans(),
+       st.lists(st.sampled_from(["full", "surname", "first", "honorific"]), min_size=2, max_size=6),
+       st.sampled_from(["label", "narration", "self"]))
+def test_surname_first_name_and_honorific_labels_are_one_person(first, last, capitals, female, forms, named):
+    """``PIA SOREL:``, ``SOREL:``, ``PIA:`` and ``Ms. SOREL:`` are one speaker, Pia Sorel, whichever comes first,
+    with the full name as a label, said in the narration before, or said by them ("I'm Pia Sorel")."""
+    def cased(text: str) -> str:
+        return text.upper() if capitals else text
+
+    full = f"{first} {last}"
+    label = {"full": full, "surname": last, "first": first, "honorific": f"{'Ms.' if female else 'Mr.'} {last}"}
+    if named == "label":
+        forms = [*forms, "full"]
+    else:  # (a one-word label in mixed case, used once, is text: "Note:"; newsroom labels are capitals)
+        forms, capitals = [f for f in forms if f != "full"] + ["surname"], True
+    lines = [f"My guest today is {full}." if named == "narration" else "Welcome to the show."]
+    for n, form in enumerate(forms):
+        lines.append(f"HOST: Question {n}?")
+        said = f"I'm {full}, and it is good to be here." if named == "self" and n == 0 else f"Answer {n}."
+        lines.append(f"{cased(label[form]) if form != 'honorific' else label[form].replace(last, cased(last))}: {said}")
+    parsed = parse_transcript("\n".join(lines) + "\n")
+    guests = [s for s in parsed.speakers if s.role == "guest"]
+    assert [s.name for s in guests] == [full]
+    assert len({t.speaker_id for t in parsed.turns if not t.narration and t.speaker_id != "host"}) == 1

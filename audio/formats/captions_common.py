@@ -8,7 +8,6 @@ import operator
 import re
 from collections.abc import Iterator
 
-from .base import strip_noise
 from .labels import label_of
 
 _BLOCK_RE = re.compile(r"[^\n]*\S[^\n]*(?:\n[^\n]*\S[^\n]*)*")
@@ -141,11 +140,11 @@ def _ms(stamp: str) -> int:
 
 
 def cue_text(text: str) -> str:
-    """A cue's text as plain words: tags, entities and sounds gone."""
+    """A cue's text as plain words: tags and entities gone (stage directions are merge_cues' business)."""
     if "<" in text or "{" in text:
         text = _TAG_RE.sub("", text)
     if "&" in text:
         text = html.unescape(text).replace("\xa0", " ")
     if "  " in text or not text.isprintable():  # tabs, no-break spaces: one space each
         text = " ".join(text.split())
-    return strip_noise(text.strip())
+    return text.strip()

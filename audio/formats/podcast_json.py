@@ -13,7 +13,7 @@ import bisect
 import json
 import re
 
-from .base import Document, merge_cues, refuse, strip_noise
+from .base import Document, Dropped, merge_cues, refuse
 
 _SEGMENTS_RE = re.compile(r'"segments"\s*:\s*\[')
 _FLAT_OBJECT_RE = re.compile(r'\{[^{}]*\}')
@@ -63,9 +63,11 @@ def read_podcast_json(text: str, *, source: str) -> Document:
                 value = seg.get(key)
                 if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                     raise refuse(source, line_of(i), f"segment {i + 1}: {key!r} is not a number of seconds")
-            words = strip_noise(" ".join(body.split()))
+            words = " ".join(body.split())
             if not words:
                 continue
             yield line_of(i), (speaker.strip() or None) if speaker else None, words
 
-    return Document("podcast-json", tuple(merge_cues(cues(), None)))
+    dropped: list[Dropped] = []
+    paragraphs = merge_cues(cues(), None, dropped)
+    return Document("podcast-json", tuple(paragraphs), tuple(dropped))

@@ -69,4 +69,5 @@ def read_srt(text: str, *, source: str) -> Document:
             elif cue.strip():
                 dropped.append(Dropped(line_no, cue.strip(), "not speech (a sound or music)"))
 
-    return Document("srt", tuple(merge_cues(cues(), label_of)), tuple(dropped))
+    paragraphs = merge_cues(cues(), label_of, dropped)
+    return Document("srt", tuple(paragraphs), tuple(sorted(dropped, key=lambda d: d.line_no)))

@@ -61,17 +61,41 @@ def is_marker(line: str) -> bool:
 
 _HINT_RE = re.compile(r"^[*_(\[<]{0,2}(?:https?:|www\.|transcri|this transcript|(?:auto-?)?generated|powered|copyright"
                       r"|©|\(c\)|all rights|end of|listen|subscribe|follow|share|download|watch|stream|available"
-                      r"|find us|rate|review|support|join|sign up|get |become|like us|connect|check out)", re.I)
+                      r"|find us|rate|review|support|join|sign up|get |become|like us|connect|check out"
+                      r"|use |press|hit |ctrl|cmd|⌘|control|search|find|filter|click|tap|select|double|show|hide"
+                      r"|toggle|display|auto|follow|jump|back to|scroll|skip|expand|collapse|read more|print|copy"
+                      r"|open|close)", re.I)
+# A disclaimer: what a newsroom or a service says of its transcripts, anywhere in the line
+# ("NPR transcripts are created on a rush deadline ... The authoritative record ... is the audio record.")
+_DISCLAIMER_RE = re.compile(
+    r"rush deadline|(?:not|never) (?:be )?in (?:its|their) final form|may (?:not )?be (?:updated|revised|corrected)"
+    r"|authoritative record|accuracy (?:and availability )?may vary|for (?:personal|private|non-?commercial) use only"
+    r"|terms of (?:use|service)|all rights reserved|may contain (?:errors|mistakes|inaccuracies)"
+    r"|transcripts? (?:are|is|was|were|may be|has been|have been) (?:created|produced|generated|prepared|provided"
+    r"|made|done|automatically|machine|computer)|(?:machine|computer|automatically|auto)[ -]?generated"
+    r"|(?:transcri\w+|captions?) (?:by|courtesy of|provided by)\b|©|\bcopyright\b|\(c\) \d{4}", re.I)
+# A page's controls, copied with its text: never speech, wherever they are.
+_CONTROLS_RE = re.compile(
+    r"^[*_(\[]{0,2}(?:(?:(?:use|press|hit|type)\s+)?(?:ctrl|cmd|command|⌘|control)\s*[+-]?\s*f\b"
+    r"|(?:search|find|filter)\s+(?:in\s+|within\s+|the\s+|this\s+)*(?:transcript|episode|page)s?\b"
+    r"|(?:click|tap|select|double[- ]click)\s+(?:on\s+)?(?:a\s+|any\s+|the\s+)?(?:word|timestamp|time|line|sentence"
+    r"|paragraph|text|segment)s?\b|(?:show|hide|toggle|display)\s+(?:the\s+)?(?:timestamps?|transcript|speakers?)\b"
+    r"|auto-?scroll|follow along\b|jump to (?:the )?(?:current|top|bottom|audio)|back to top|scroll (?:to|up|down)"
+    r"|skip to (?:main )?content|(?:expand|collapse|print|copy|download|open|close|view|read) (?:the )?(?:full )?"
+    r"(?:transcript|link)\b|read more$|show (?:more|less)$)", re.I)
 
 
 def maybe_clutter(line: str) -> bool:
     """Cheap first look: could *line* be clutter or a footer at all?  (Most lines of a long transcript are not.)"""
-    return bool(_HINT_RE.match(line)) or "|" in line or "](" in line or "•" in line or "·" in line
+    return (bool(_HINT_RE.match(line)) or "|" in line or "](" in line or "•" in line or "·" in line
+            or "ranscri" in line or "RANSCRI" in line or "©" in line)
 
 
 def footer(line: str) -> bool:
-    """A transcription service's or a page's footer ("Transcribed by https://otter.ai")."""
-    return bool(_FOOTER_RE.match(line))
+    """A transcription service's or a page's footer ("Transcribed by https://otter.ai"), or a disclaimer."""
+    if _FOOTER_RE.match(line):
+        return True
+    return ("ranscri" in line or "RANSCRI" in line or "©" in line) and bool(_DISCLAIMER_RE.search(line))
 
 
 def clutter(line: str, *, in_notes: bool = False) -> str | None:
@@ -82,6 +106,8 @@ def clutter(line: str, *, in_notes: bool = False) -> str | None:
     """
     if _URL_ALONE_RE.match(line):
         return "a link alone on its line"
+    if len(line) < 100 and _CONTROLS_RE.match(line):
+        return "the page's controls"
     if "](" in line and _MD_LINKS_ONLY_RE.match(line):
         return "a line of links"
     if line.count("|") >= 2 or line.count("•") >= 2 or line.count("·") >= 2:
