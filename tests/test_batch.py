@@ -536,15 +536,17 @@ def test_verify_checks_episodes_rendered_earlier_without_rendering_them(catalogu
     assert all(r.seconds > 0 for r in report.rows)
 
 
-def test_a_folder_holds_transcripts_of_every_format_but_json(tmp_path):
-    for name in ("a-talk.md", "b-captions.srt", "c-chapters.json", "d-notes.txt", "e-zoom.vtt", ".hidden.txt"):
+def test_a_folder_holds_transcripts_of_every_format_but_json_and_pages(tmp_path):
+    for name in ("a-talk.md", "b-captions.srt", "c-chapters.json", "d-notes.txt", "e-zoom.vtt", ".hidden.txt",
+                 "f-newsroom.docx", "g-player.html"):
         (tmp_path / name).write_text("x\n", encoding="utf-8")
-    assert [s.slug for s in find_sources([tmp_path])] == ["a-talk", "b-captions", "d-notes", "e-zoom"]
+    # Word files are how newsroom transcripts travel; .html is left out, as a show's folder holds its pages
+    assert [s.slug for s in find_sources([tmp_path])] == ["a-talk", "b-captions", "d-notes", "e-zoom", "f-newsroom"]
     (tmp_path / "empty").mkdir()
     result = runner.invoke(app, ["batch", str(tmp_path / "empty"), "-o", str(tmp_path / "out")])
     assert result.exit_code == 2
     assert result.output == (f"Error: {tmp_path / 'empty'}: no transcripts (*.vtt, *.webvtt, *.srt, *.md, *.markdown, "
-                             "*.mdown, *.txt) in this folder\n")
+                             "*.mdown, *.txt, *.docx) in this folder\n")
 
 
 def _free_port() -> int:

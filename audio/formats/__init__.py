@@ -25,8 +25,8 @@ _BY_EXTENSION = {".vtt": "webvtt", ".webvtt": "webvtt", ".srt": "srt", ".json": 
                  ".md": "markdown", ".markdown": "markdown", ".mdown": "markdown", ".txt": "text",
                  ".html": "html", ".htm": "html", ".xhtml": "html", ".docx": "docx"}
 # what a transcript's file name may end in, when a folder is searched for transcripts (episode batch):
-# not .html, as a show's folder holds player pages, nor .docx, said when named
-EXTENSIONS = tuple(ext for ext in _BY_EXTENSION if _BY_EXTENSION[ext] not in ("html", "docx"))
+# not .html, as a show's folder holds its player pages; a page is a transcript when it is named
+EXTENSIONS = tuple(ext for ext in _BY_EXTENSION if _BY_EXTENSION[ext] != "html")
 _SNIFF_CHARS = 100_000  # detection reads the start only: a 10 MB file is recognised as fast as a small one
 _SRT_START_RE = re.compile(r"\s*\d+[ \t]*\n[^\n]*-->")
 _MARKDOWN_RE = re.compile(r"^(?:#{1,6}[ \t]+\S|\*\*[^*\n]{1,60}\*\*|__[^_\n]{1,60}__|\*[^*\s][^*\n]{0,60}:\*)"
