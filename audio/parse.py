@@ -12,6 +12,7 @@ section heading when the transcript has headings.
 from __future__ import annotations
 
 import bisect
+import codecs
 import gc
 import itertools
 import re
@@ -120,7 +121,36 @@ def decode_text(data: bytes, *, source: str = "transcript") -> str:
     try:
         return hygiene.clean(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
+        declared = _declared_charset(data)
+        if declared is not None:
+            try:
+                return hygiene.clean(data.decode(declared))
+            except UnicodeDecodeError as inner:
+                raise InputError(f"{source} is not {declared} as its page declares: invalid byte "
+                                 f"0x{data[inner.start]:02x} at byte offset {inner.start}") from None
         raise InputError(f"{source} is not UTF-8: invalid byte 0x{data[exc.start]:02x} at byte offset {exc.start}") from None
+
+
+# A saved page that is not UTF-8 says what it is in a <meta> near its start (older newsroom sites
+# still serve windows-1252); the HTML standard's prescan reads the first 1024 bytes for it.
+_META_CHARSET_RE = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
+# ...and decodes the Latin-1 and ASCII labels as windows-1252, as every browser does
+_AS_WINDOWS_1252 = {"iso8859_1", "ascii", "cp1252"}
+
+
+def _declared_charset(data: bytes) -> str | None:
+    """The charset a page's <meta> declares in its first 1024 bytes (a Python codec name), else None."""
+    match = _META_CHARSET_RE.search(data[:1024])
+    if match is None:
+        return None
+    try:
+        name = codecs.lookup(match.group(1).decode("ascii")).name
+    except LookupError:
+        return None
+    name = name.replace("-", "_")
+    if name in ("utf_8", "utf_8_sig", "utf_16", "utf_16_le", "utf_16_be"):
+        return None  # declared UTF-8 but not: the byte that is wrong is what to report
+    return "cp1252" if name in _AS_WINDOWS_1252 else name
 
 
 class _ManifestSpeakers:

@@ -292,3 +292,28 @@ def test_a_rendered_radio_transcript_speaks_no_stage_direction(tmp_path, clip_ca
     assert episode.metadata.title == "WEEKEND CONVERSATION"
     assert [(s.name, s.role, s.description) for s in episode.manifest.speakers] == [
         ("Leah Marsh", "host", ""), ("Jon Okafor", "guest", "Reporter")]
+
+
+@pytest.mark.parametrize("meta", ['<meta charset="windows-1252">', "<meta charset=ISO-8859-1>",
+                                  '<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1">'])
+def test_a_page_in_the_charset_it_declares_is_read_in_it(tmp_path, meta):
+    # older newsroom sites still save windows-1252; the bytes 0xe9 and 0x92 are é and a curly apostrophe there
+    page = (f"<html><head>{meta}<title>Caf\u00e9 Talk</title></head><body><h1>Caf\u00e9 Talk</h1>"
+            "<p><b>ADA LIND:</b> Welcome to the caf\u00e9\u2019s show.</p><p><b>TOM HUGHES:</b> Merci.</p>"
+            "</body></html>").encode("cp1252")
+    src = tmp_path / "cafe.html"
+    src.write_bytes(page)
+    episode = load_episode(src)
+    assert episode.metadata.title == "Caf\u00e9 Talk"
+    assert [t.text for t in episode.turns] == ["Welcome to the caf\u00e9\u2019s show.", "Merci."]
+
+
+def test_a_page_whose_bytes_are_not_its_declared_charset_is_refused_in_one_line(tmp_path):
+    src = tmp_path / "bad.html"
+    page = b'<html><head><meta charset="shift_jis"></head><body><p><b>ADA:</b> \x81\x39</p></body></html>'
+    src.write_bytes(page)
+    result = CliRunner().invoke(app, ["inspect", str(src)])
+    assert result.exit_code == 2
+    offset = page.index(bytes([0x81]))
+    assert result.output == (f"Error: {src} is not shift_jis as its page declares: invalid byte 0x81 "
+                             f"at byte offset {offset}\n")
