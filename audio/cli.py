@@ -220,27 +220,31 @@ def init(
 @domain_errors
 def voices(
     engine: Annotated[Optional[str], typer.Option("--engine", help="List only this engine's voices.")] = None,
+    sample: Annotated[Optional[str], typer.Option("--sample", help="Write one MP3 per default voice saying TEXT into -o DIR.", metavar="TEXT")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The folder for --sample's clips.")] = None,
 ) -> None:
-    """List every engine's voices: engine, id, language, accent, gender, sample rate, licence, installed.
+    """List every engine's voices (engine, id, language, accent, gender, rate, licence), the derived voices, and the order defaults are given out in.
 
-    A voice is named ENGINE:VOICE in manifests and with --voice; a bare espeak-ng id means pyttsx3.
+    A voice is named ENGINE:VOICE in manifests and with --voice (a derived voice ENGINE:VOICE~NAME);
+    a bare espeak-ng id means pyttsx3. --sample writes one clip per default voice, levelled like an episode.
 
-    Example: episode voices --engine piper
+    Example: episode voices --sample "Welcome back to the show." -o samples/
     """
-    from . import engines
-    from .engines import pyttsx3
+    from .voices import listing
 
-    names = [engine] if engine else list(engines.ENGINES)
-    for name in names:
-        module = engines.engine(name)
-        listed = module.voices()
-        typer.echo(f"{name}: {len(listed)} voices; licence: {module.LICENCE}")
-        for v in listed:
-            state = "installed" if v.installed else "not installed"
-            typer.echo(f"  {v.name:<34} {v.language:<8} {v.accent[:24]:<24} {v.gender or '-':<7} "
-                       f"{v.sample_rate_hz:>6} Hz  {state}  ({v.source})")
-        if name == "pyttsx3":
-            typer.echo("  variants (append as VOICE+VARIANT): " + " ".join(n for n, _ in pyttsx3.variants()))
+    if sample is None:
+        if out is not None:
+            raise _fail("-o is the folder for --sample's clips: give --sample TEXT too")
+        for line in listing(engine):
+            typer.echo(line)
+        return
+    if out is None:
+        raise _fail("--sample needs -o DIR, the folder to write the clips into")
+    from .samples import write_samples
+
+    with _progress_bar() as progress:
+        written = write_samples(sample, out, engine, progress=progress)
+    typer.echo(f"Wrote {len(written)} samples to {out}: {', '.join(p.name for p in written)}")
 
 
 @app.command()
