@@ -8,6 +8,9 @@ own APIs); and with `--engine pyttsx3` against the espeak-ng baseline:
 espeak-ng reading the same text to a WAV (same voice, rate and word gap),
 plus ffmpeg encoding that WAV with the render's own encoder settings.
 
+voices (--voices, scripts/bench_voices.py): panels of 2 to 6 speakers in
+their default voices, judged by Distill-MOS, DNSMOS, GE2E and tiny.en.
+
 fidelity: `episode verify --json` of the default render: tiny.en greedy WER
 overall and of the worst turn.
 
@@ -591,7 +594,15 @@ def main() -> None:
     parser.add_argument("--batch-episodes", type=int, default=6, help="episodes in the catalogue")
     parser.add_argument("--batch-minutes", type=float, default=2.0, help="minutes of speech per episode")
     parser.add_argument("--parse", action="store_true", help="measure only parsing 10 MB of each input format")
+    parser.add_argument("--voices", action="store_true",
+                        help="only panels of 2, 3, 4 and 6 speakers, judged (needs scripts/install_judges.sh)")
     args = parser.parse_args()
+    if args.voices:
+        from bench_voices import bench_voices
+
+        with tempfile.TemporaryDirectory(prefix="episode-bench-") as name:
+            bench_voices(Path(name), EPISODE_BIN, BARE_ENGINES)
+        return
     if args.parse:
         parse_speed(args.repeat)
         return
