@@ -346,7 +346,7 @@ def _write_show(cat: _Catalogue, show: Show, cover: Artwork, images: dict[str, A
         state = states.get(source.slug)
         if state is None:
             continue
-        item = FeedItem(**state["item"])
+        item = FeedItem(**{**state["item"], "chapters": tuple(map(tuple, state["item"].get("chapters", ())))})
         items.append(replace(item, number=numbers[source.slug],
                              mp3_bytes=(cat.out / item.mp3_name).stat().st_size))
         art = images.get(source.slug)

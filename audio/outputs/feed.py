@@ -20,6 +20,10 @@ from ..show import Show
 ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"
 ATOM_NS = "http://www.w3.org/2005/Atom"
+# Podlove Simple Chapters, inline in each item: gPodder (podcastparser) and
+# feedparser read these, where they read no podcast:chapters file.
+PSC_NS = "http://podlove.org/simple-chapters"
+ET.register_namespace("psc", PSC_NS)
 ET.register_namespace("itunes", ITUNES_NS)
 ET.register_namespace("podcast", PODCAST_NS)
 ET.register_namespace("atom", ATOM_NS)
@@ -46,6 +50,7 @@ class FeedItem:
     transcript_json_name: str = ""
     words_json_name: str = ""  # the same transcript, one segment per word: for read-along
     chapters_name: str = ""
+    chapters: tuple[tuple[int, str], ...] = ()  # (start_ms, title) of every chapter, as the MP3's CHAP frames
 
 
 def _it(tag: str) -> str:
@@ -54,6 +59,12 @@ def _it(tag: str) -> str:
 
 def _pc(tag: str) -> str:
     return f"{{{PODCAST_NS}}}{tag}"
+
+
+def normal_play_time(ms: int) -> str:
+    """HH:MM:SS.mmm, as Podlove Simple Chapters writes a start."""
+    seconds, milli = divmod(int(ms), 1000)
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{milli:03d}"
 
 
 def duration_hms(ms: int) -> str:
@@ -146,16 +157,21 @@ def _add_item(channel: ET.Element, show: Show, item: FeedItem, cover_name: str) 
     if item.number is not None:
         _add(el, _pc("episode"), str(item.number))
     language = item.language or show.language
-    if item.vtt_name:
-        _add(el, _pc("transcript"), url=show.url(item.vtt_name), type="text/vtt", language=language, rel="captions")
-    if item.srt_name:
-        _add(el, _pc("transcript"), url=show.url(item.srt_name), type="application/x-subrip", language=language,
-             rel="captions")
+    # JSON first: AntennaPod takes the first it knows of JSON, then VTT, then SRT
     if item.transcript_json_name:
         _add(el, _pc("transcript"), url=show.url(item.transcript_json_name), type="application/json",
              language=language)
     if item.words_json_name:
         _add(el, _pc("transcript"), url=show.url(item.words_json_name), type="application/json",
              language=language)
+    if item.vtt_name:
+        _add(el, _pc("transcript"), url=show.url(item.vtt_name), type="text/vtt", language=language, rel="captions")
+    if item.srt_name:
+        _add(el, _pc("transcript"), url=show.url(item.srt_name), type="application/x-subrip", language=language,
+             rel="captions")
     if item.chapters_name:
         _add(el, _pc("chapters"), url=show.url(item.chapters_name), type="application/json+chapters")
+    if item.chapters:
+        chapters = _add(el, f"{{{PSC_NS}}}chapters", version="1.2")
+        for start_ms, title in item.chapters:
+            _add(chapters, f"{{{PSC_NS}}}chapter", start=normal_play_time(start_ms), title=title)

@@ -66,7 +66,8 @@ def feed_item(result, formats: Iterable[str] = FORMATS, *, page_name: str = SHOW
                     srt_name=f"{stem}.srt" if "srt" in formats else "",
                     transcript_json_name=f"{stem}.transcript.json" if "transcript" in formats else "",
                     words_json_name=f"{stem}.words.json" if "words" in formats else "",
-                    chapters_name=f"{stem}.chapters.json" if "chapters" in formats else "")
+                    chapters_name=f"{stem}.chapters.json" if "chapters" in formats else "",
+                    chapters=tuple((c.start_ms, c.title) for c in result.chapters))
 
 
 def publish(result, *, formats: Iterable[str] = FORMATS, player_name: str = SHOW_PAGE,
