@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,6 +43,7 @@ class RenderOptions:
     tts_command: tuple[str, ...] | None = None  # the speech worker to run, engine appended (default: audio.engines.worker)
     tts_timeout_s: float | None = None  # per batch of sentences, before it counts as hung
     cover: Artwork | None = None  # embedded as the MP3's front cover (APIC)
+    music: bool = True  # False: a [sound] episode's timeline without its music (verify's speech-only reference)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,11 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
     dest = Path(dest)
     precheck(episode, dest, options)  # what can fail without speech fails before it
     jobs = episode.speech_jobs()
+    lay = None
+    if episode.manifest.sound is not None:  # (checked by precheck; the files' lengths are known now)
+        from .soundplan import layout
+
+        lay = layout(episode)
 
     def tick(stage: str, total: int) -> Callable[[int], None]:
         done = 0
@@ -109,17 +115,26 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
             from .assemble import assemble, chapter_marks, moved
             from .outputs.tag import episode_tags, mp3_duration_ms, transcript_lines, write_tags
 
+            room = {} if lay is None else {"room_ms": dict(lay.room_ms), "tail_ms": lay.tail_ms}
             assembly = assemble(episode.turns, episode.chapters, clips, episode.manifest.pauses,
-                                episode.word_offsets())
+                                episode.word_offsets(), **room)
             stats = synth.stats
         if progress:
             progress("loudness and encoding", 0, 1)
         from .master import MasteringTargets, master_turns
 
         man = episode.manifest
+        placement = layer = None
+        if lay is not None:  # music is mixed after speech, so that speech and its cache stay as they are
+            from .mix import MusicLayer
+            from .soundplan import place
+
+            placement = place(lay, assembly, man.target_lufs)
+            assembly = replace(assembly, samples=assembly.samples[:placement.end])
+            layer = MusicLayer(placement) if options.music else None
         mastered = master_turns(assembly.samples, assembly.rate_hz, list(assembly.turn_starts), part,
                                 MasteringTargets(man.target_lufs, man.true_peak_dbtp, man.bitrate_kbps),
-                                cache_dir=_turn_cache(options), workers=options.workers)
+                                cache_dir=_turn_cache(options), workers=options.workers, layer=layer)
         loudness = mastered.loudness
         sentences = moved(assembly.sentences, [t * 1000 // assembly.rate_hz for t in assembly.turn_starts],
                           mastered.offsets_ms)
@@ -128,6 +143,11 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
         transcript = transcript_lines(episode.transcript_turns())
         turn_starts = [s.start_ms for s in sentences if s.sentence_index == 0]
         timeline = {"turn_start_ms": turn_starts, "chapter_turns": [c.turn_index for c in episode.chapters]}
+        if placement is not None:
+            from .soundplan import with_sound
+
+            marks, timeline = with_sound(marks, timeline, placement, assembly, mastered.offsets_ms, duration_ms,
+                                         man.sound.chapters)
         tags = episode_tags(episode.metadata.title, episode.metadata, transcript, marks, timeline, options.cover)
         write_tags(part, tags, id3_version=options.id3_version)
         _check_with_ffprobe(part, marks)
