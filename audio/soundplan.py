@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_SPLICED_S = 600.0  # a stinger or a cue's sound longer than 10 minutes is not a stinger
-SPLICE_BEFORE_MS = 300  # silence between the speech before a spliced sound and the sound
-SPLICE_AFTER_MS = 400  # and between the sound and the speech after it
+SPLICE_BEFORE_MS = 600  # silence between the speech before a spliced sound and the sound
+SPLICE_AFTER_MS = 700  # and after it: both more than the 500 ms Whisper's VAD needs to part it from the speech
 SPLICE_BETWEEN_MS = 200  # between two sounds spliced at one place
 OUTRO_GAP_MS = 300  # an outro after the last turn starts under the bed's rise after the last word
 OUTRO_TAIL_MS = 500  # silence after the last sound
@@ -52,7 +52,7 @@ OUTRO_FADE_IN_MS = 1000  # an outro entering under the last turn fades in, alrea
 CLICK_MS = 10  # every sound starts and ends with a fade this long, so that no edge clicks
 # The bed's loudest 400 ms sits this far under the speech's target beyond duck_db: the speech's
 # own 400 ms windows fall a few dB under its integrated loudness at the ends of words and sentences.
-DUCK_MARGIN_DB = 4.0
+DUCK_MARGIN_DB = 6.0
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 
 theme (Opus, 48 kHz stereo, 16 s): four chords (A minor, F, C, G) as soft
 pads with a plucked bass and quiet filtered-noise hats, for the intro, its
-bed and the outro.  sting (FLAC, 22.05 kHz mono, 1.6 s): a rising bell
-arpeggio over a noise swell, for chapter starts.  Two formats, rates and
+bed and the outro.  sting (FLAC, 22.05 kHz mono, 1.8 s): a noise riser
+into a chord swell, for chapter starts.  Two formats, rates and
 channel counts on purpose: the render converts them to its own.
 
 Run: .venv/bin/python scripts/make_demo_music.py [FOLDER]   (default: seeds/)
@@ -75,22 +75,22 @@ def theme(rate: int = 48000, seconds: float = 16.0) -> np.ndarray:
     return out / np.abs(out).max() * 0.7
 
 
-def sting(rate: int = 22050, seconds: float = 1.6) -> np.ndarray:
-    """Mono float samples."""
+def sting(rate: int = 22050, seconds: float = 1.8) -> np.ndarray:
+    """Mono float samples: a noise riser into a soft A major swell.
+
+    No note starts sharply: a bell arpeggio here (notes 120 ms apart, as
+    fast as syllables) was taken for speech by Whisper's voice detector and
+    made tiny.en drop the question after it; a riser and a swell are not.
+    """
     rng = np.random.default_rng(7)
     n = int(rate * seconds)
     t = np.arange(n) / rate
-    out = np.zeros(n)
-    for k, name in enumerate(("A4", "C5", "E5", "A5")):  # a bell arpeggio, one note each 120 ms
-        at = int(k * 0.12 * rate)
-        tk = t[:n - at]
-        f = _note(name)
-        bell = (np.sin(2 * np.pi * f * tk) + 0.4 * np.sin(2 * np.pi * f * 2.76 * tk) * np.exp(-tk * 6)) \
-            * np.exp(-tk * 2.2)
-        out[at:] += 0.3 * bell
-    swell = np.convolve(rng.standard_normal(n), np.ones(24) / 24, "same")  # low-passed noise, rising then gone
-    out += swell * np.sin(np.pi * np.clip(t / 0.9, 0, 1)) ** 2 * 0.25
-    out *= _envelope(n, rate, 0.005, 0.4)
+    noise = np.convolve(rng.standard_normal(n), np.ones(6) / 6, "same")
+    rise = np.clip(t / 1.0, 0, 1) ** 3 * np.exp(-np.clip(t - 1.0, 0, None) * 6)
+    chord = sum(sum(np.sin(2 * np.pi * _note(f) * h * t + h) / h ** 2 for h in (1, 2, 3))
+                for f in ("A2", "E3", "A3", "C#4", "E4"))
+    swell = np.clip((t - 0.8) / 0.25, 0, 1) ** 2 * np.exp(-np.clip(t - 1.05, 0, None) * 2.5)
+    out = noise * rise * 0.5 + chord * swell * 0.12
     return out / np.abs(out).max() * 0.8
 
 
