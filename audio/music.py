@@ -83,7 +83,7 @@ def _probed(path: str, _mtime_ns: int, _size: int, where: str) -> Probe:
         if len(chunk):
             peak = max(peak, float(np.abs(chunk).max()))
     if not samples:
-        raise InputError(f"{where}: {path} holds no audio")
+        raise InputError(f"{where}: {path} is not audio FFmpeg can decode (nothing in it decodes)")
     if peak == 0.0:
         raise InputError(f"{where}: {path} is silent")
     return Probe(samples / rate, rate, channels)

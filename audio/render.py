@@ -27,6 +27,7 @@ from .speak import SynthesisStats, Synthesizer, default_cache_dir
 if TYPE_CHECKING:
     from .assemble import ChapterMark, SentenceTiming
     from .loudness import LoudnessReport
+    from .soundplan import Placement
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class RenderOptions:
     tts_command: tuple[str, ...] | None = None  # the speech worker to run, engine appended (default: audio.engines.worker)
     tts_timeout_s: float | None = None  # per batch of sentences, before it counts as hung
     cover: Artwork | None = None  # embedded as the MP3's front cover (APIC)
-    music: bool = True  # False: a [sound] episode's timeline without its music (verify's speech-only reference)
+    music: bool = True  # False: a [sound] episode's speech alone, as it is in the mix (verify's reference)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class RenderResult:
     loudness: LoudnessReport  # measured on the decoded MP3
     synthesis: SynthesisStats
     turns_encoded: int = 0  # the rest came from the cache
+    placement: Placement | None = None  # where the [sound] table's music went (assembled samples), if any
 
 
 def _turn_cache(options: RenderOptions) -> Path | None:
@@ -131,10 +133,16 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
 
             placement = place(lay, assembly, man.target_lufs)
             assembly = replace(assembly, samples=assembly.samples[:placement.end])
-            layer = MusicLayer(placement) if options.music else None
-        mastered = master_turns(assembly.samples, assembly.rate_hz, list(assembly.turn_starts), part,
-                                MasteringTargets(man.target_lufs, man.true_peak_dbtp, man.bitrate_kbps),
-                                cache_dir=_turn_cache(options), workers=options.workers, layer=layer)
+            layer = MusicLayer(placement)
+        targets = MasteringTargets(man.target_lufs, man.true_peak_dbtp, man.bitrate_kbps)
+        if layer is not None and not options.music:  # the speech of the mix alone, as verify compares it
+            from .mix import master_speech_stem
+
+            mastered = master_speech_stem(assembly.samples, assembly.rate_hz, list(assembly.turn_starts), part,
+                                          targets, _turn_cache(options), layer, options.workers)
+        else:
+            mastered = master_turns(assembly.samples, assembly.rate_hz, list(assembly.turn_starts), part, targets,
+                                    cache_dir=_turn_cache(options), workers=options.workers, layer=layer)
         loudness = mastered.loudness
         sentences = moved(assembly.sentences, [t * 1000 // assembly.rate_hz for t in assembly.turn_starts],
                           mastered.offsets_ms)
@@ -163,7 +171,7 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
              loudness.integrated_lufs, loudness.true_peak_dbtp)
     return RenderResult(path=dest, episode=episode, sentences=sentences, chapters=marks,
                         duration_ms=duration_ms, loudness=loudness, synthesis=stats,
-                        turns_encoded=mastered.encoded)
+                        turns_encoded=mastered.encoded, placement=placement)
 
 
 def _import_later_stages() -> None:

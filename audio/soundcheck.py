@@ -4,15 +4,21 @@ Both measures compare the episode as published with its speech alone.  The
 speech-only reference is the same episode rendered from the caches with
 the same timeline (the intro's lead, the room for stingers and the outro)
 and no music (``RenderOptions(music=False)``): no sentence is spoken again,
-and only the parts that carried music are levelled and encoded afresh.
+and only the parts that carried music are encoded afresh.  It is the
+mix's own speech (``level_turn(stem=True)``): each
+turn at the gain the mix gave it, under the limiter's gain for the mix.
+Only the music and the encoder's noise then tell the two MP3s apart.
 
-*Speech over bed*: in a 400 ms window from each word's start under a bed,
-both MP3s are decoded and K-weighted; the speech's power is the
-reference's, scaled to the mix (least squares over the turn), and the
-bed's is what the mix holds beyond it (its power minus the speech's).
-Subtracting powers rather than waveforms leaves the encoder's own noise,
-which both files carry alike, out of the bed.  Nothing of the render's
-plan enters the measure but where the beds are, to pick the words.
+*Speech over bed*: both MP3s are decoded and K-weighted.  The bed's
+spectrum is what the mix holds beyond the speech over all of the beds
+(power minus power, where music alone weighs most), and it is measured
+only in the frequency bins that hold 90% of it: at 64 kb/s the encoder's
+noise differs between the two files by as much as a bed 20 dB down, but
+it is spread over every bin, where a bed's energy is in a few.  In a
+400 ms window from each word's start under a bed, the speech's power is
+the reference's, the bed's is the mix's power beyond it in those bins
+(scaled up by 1/0.9).  Nothing of the render's plan enters the measure but
+where the beds are, to pick the words.
 
 *WER*: Whisper on the reference gives the WER without the music, beside
 the episode's own.
@@ -35,6 +41,8 @@ log = logging.getLogger(__name__)
 WINDOW_MS = 400
 P10_SLACK_DB = 3.0  # the 10th percentile may fall this far under duck_db (the median may not at all)
 CEILING_DB = 60.0  # a window whose bed cannot be told from nothing counts as this far under
+FRAME = 4096  # samples at 44.1 kHz (93 ms): fine enough in frequency to tell a bed's bins from the speech's
+BED_SHARE = 0.9  # the bed is measured in the bins that hold this much of its energy, and scaled up to all
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,15 @@ def _k_weighted(x: np.ndarray, rate_hz: int) -> np.ndarray:
     return Biquads(k_weighting_sos(rate_hz), rate_hz)(x)
 
 
+def _spectra(x: np.ndarray, start: int, end: int) -> np.ndarray:
+    """Power spectra of the frames of ``x[start:end]`` (Hann, FRAME samples, hop FRAME / 4)."""
+    piece = x[max(0, start):end]
+    if len(piece) < FRAME:
+        return np.zeros((0, FRAME // 2 + 1))
+    frames = np.lib.stride_tricks.sliding_window_view(piece, FRAME)[::FRAME // 4] * np.hanning(FRAME)
+    return np.abs(np.fft.rfft(frames, axis=1)) ** 2
+
+
 def speech_over_bed(mix: np.ndarray, speech: np.ndarray, rate_hz: int, word_starts_ms: list[int],
                     beds_ms: list[tuple[int, int]], turn_starts_ms: list[int], duck_db: float) -> BedCheck:
     """Speech over bed (dB) in windows from each word start inside a bed, from the decoded MP3s."""
@@ -90,20 +107,37 @@ def speech_over_bed(mix: np.ndarray, speech: np.ndarray, rate_hz: int, word_star
     for a, b in zip(bounds, bounds[1:]):
         power = float(np.dot(s[a:b], s[a:b]))
         scales.append(float(np.dot(m[a:b], s[a:b])) / power if power > 0 else 1.0)
+
+    def scale(i: int) -> float:
+        return scales[min(max(0, bisect.bisect_right(bounds, i) - 1), len(scales) - 1)] ** 2
+
+    # The bed's spectrum: what the mix holds beyond the speech over all of the beds, where music
+    # alone (the intro's lead, the outro's end) weighs most; then the fewest bins that hold most of it.
+    excess = np.zeros(FRAME // 2 + 1)
+    for a, b in beds_ms:
+        i, j = a * rate_hz // 1000, min(n, b * rate_hz // 1000)
+        excess += (_spectra(m, i, j) - scale(i) * _spectra(s, i, j)).sum(axis=0)
+    held = np.clip(excess, 0, None)
+    if held.sum() <= 0:
+        return BedCheck(duck_db, 0)
+    order = np.argsort(-held)
+    count = int(np.searchsorted(np.cumsum(held[order]) / held.sum(), BED_SHARE)) + 1
+    bins, share = order[:count], float(held[order[:count]].sum() / held.sum())
     width = rate_hz * WINDOW_MS // 1000
     ratios = []
     for w in word_starts_ms:
         if not any(a <= w < b for a, b in beds_ms):
             continue
         i = w * rate_hz // 1000
-        if i + width > n:
+        lo, hi = i - 3 * FRAME // 8, i + width + 3 * FRAME // 8  # the frames centred in the window
+        if lo < 0 or hi > n:
             continue
-        k = max(0, bisect.bisect_right(bounds, i) - 1)
-        said = scales[min(k, len(scales) - 1)] ** 2 * float(np.mean(s[i:i + width] ** 2))
-        bed = float(np.mean(m[i:i + width] ** 2)) - said
-        if said <= 0:
+        said, heard = scale(i) * _spectra(s, lo, hi), _spectra(m, lo, hi)
+        bed = float((heard[:, bins] - said[:, bins]).sum()) / share
+        total = float(said.sum())
+        if total <= 0:
             continue
-        ratios.append(CEILING_DB if bed <= said * 10 ** (-CEILING_DB / 10) else 10 * math.log10(said / bed))
+        ratios.append(CEILING_DB if bed <= total * 10 ** (-CEILING_DB / 10) else 10 * math.log10(total / bed))
     if not ratios:
         return BedCheck(duck_db, 0)
     ratios.sort()
