@@ -54,7 +54,10 @@ with one-digit hours, YouTube's rolling automatic captions, a page with a
 timestamp before each line), built from the seed's turns, read and parsed
 as `episode` does (load_episode).
 
-Run: .venv/bin/python scripts/bench.py [--repeat N] [--quality --no-timing | --player | --parse
+sound (only with --sound, and then alone): the seed with intro, bed, stingers and outro, cold
+and warm against the same without music, and what verify hears of it (scripts/bench_sound.py).
+
+Run: .venv/bin/python scripts/bench.py [--repeat N] [--quality --no-timing | --player | --parse | --sound
                                        | --batch [--batch-episodes N --batch-minutes M]]
 """
 
@@ -591,7 +594,14 @@ def main() -> None:
     parser.add_argument("--batch-episodes", type=int, default=6, help="episodes in the catalogue")
     parser.add_argument("--batch-minutes", type=float, default=2.0, help="minutes of speech per episode")
     parser.add_argument("--parse", action="store_true", help="measure only parsing 10 MB of each input format")
+    parser.add_argument("--sound", action="store_true", help="only the seed with its music (scripts/bench_sound.py)")
     args = parser.parse_args()
+    if args.sound:
+        from bench_sound import sound_bench
+
+        with tempfile.TemporaryDirectory(prefix="episode-bench-sound-") as name:
+            sound_bench(Path(name), args.repeat)
+        return
     if args.parse:
         parse_speed(args.repeat)
         return
