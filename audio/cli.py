@@ -302,9 +302,11 @@ def verify(
     words: Annotated[Optional[Path], typer.Option("--words", help="The render's word timeline (words JSON) to time against Whisper; default: the .words.json of the same name beside EPISODE.mp3, if present.")] = None,
     max_word_median_ms: Annotated[int, typer.Option(help="Fail when word starts are further than this from where they are heard (median).")] = Thresholds().max_word_median_ms,
     max_word_p90_ms: Annotated[int, typer.Option(help="Fail when word starts are further than this from where they are heard (90th percentile).")] = Thresholds().max_word_p90_ms,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="With music ([sound] in the manifest): the render's cache, to render the speech alone from.")] = None,
 ) -> None:
     """Transcribe EPISODE.mp3 with Whisper and check it against its transcript.
 
+    With music, --transcript and -m also compare it with its speech alone: WER without the music, and speech over the bed.
     Exit 0 when it passes, 1 when it fails a threshold, 2 on bad input.
 
     Example: episode verify output/flashpoint-iran-zelin.mp3 --json output/fidelity.json --quality
@@ -334,7 +336,10 @@ def verify(
     report = run_verify(episode_file, reference, model=model, thresholds=thresholds,
                         options=RecognitionOptions(beam_size=beam_size), words=words, samples=samples)
     from .report import render_table
+    from .soundcheck import check_music
 
+    music = check_music(episode_file, transcript, manifest, report.overall.wer, model=model,
+                        options=RecognitionOptions(beam_size=beam_size), cache_dir=cache_dir)
     judged = None
     if quality:
         from .quality import measure_episode
@@ -342,6 +347,8 @@ def verify(
 
         judged = measure_episode(episode_file, reference[0], samples)
     typer.echo(render_table(report))
+    if music is not None:
+        typer.echo(music.table())
     if judged is not None:
         typer.echo("")
         typer.echo(quality_table(judged))
@@ -349,8 +356,10 @@ def verify(
         data = report.to_json()
         if judged is not None:
             data["quality"] = judged.to_json()
+        if music is not None:
+            data["music"] = music.to_json()
         write_json(data, json_out)
-    raise typer.Exit(0 if report.passed else 1)
+    raise typer.Exit(0 if report.passed and not (music and music.failures) else 1)
 
 
 @app.command()

@@ -49,13 +49,15 @@ class MasteredPart:
 
 
 def level_turn(turn: np.ndarray, rate_hz: int, *, gain_db: float, ceiling_db: float,
-               layer: SoundLayer | None = None, start_sample: int = 0) -> Iterator[np.ndarray]:
+               layer: SoundLayer | None = None, start_sample: int = 0, stem: bool = False) -> Iterator[np.ndarray]:
     """A turn's levelled samples, float32 chunks: gain, the layer's mix, limiter, band limit.
 
     With no *layer* (or nothing of it in this turn) this is ``level_chunks``
     itself.  With one, the gained turn is handed to ``layer.mix`` whole, with
     its first sample's place on the assembled timeline, and the mix is
     limited: the limiter and the encoder see speech and music together.
+    With *stem*, the result is the speech of that mix alone: the gained
+    turn under the limiter's gain for the mix (the band limit is linear).
     """
     if layer is None or not layer.key(start_sample, start_sample + len(turn)):
         yield from level_chunks(turn, rate_hz, gain_db=gain_db, ceiling_db=ceiling_db)
@@ -65,7 +67,10 @@ def level_turn(turn: np.ndarray, rate_hz: int, *, gain_db: float, ceiling_db: fl
     mixed = np.asarray(layer.mix(speech, start_sample, rate_hz), dtype=np.float32)
     if mixed.shape != speech.shape:
         raise ValueError(f"the sound layer returned {mixed.shape[0]} samples for {speech.shape[0]}")
-    yield from level_chunks(mixed, rate_hz, gain_db=0.0, ceiling_db=ceiling_db)
+    if stem:
+        yield from level_chunks(speech, rate_hz, gain_db=0.0, ceiling_db=ceiling_db, sidechain=mixed)
+    else:
+        yield from level_chunks(mixed, rate_hz, gain_db=0.0, ceiling_db=ceiling_db)
 
 
 def _measure(mp3: Path, bounds: list[int]) -> list[LoudnessMeter]:
@@ -161,9 +166,10 @@ def tee(chunks, path: Path) -> Iterator[np.ndarray]:
 
 
 def levelled_again(samples: np.ndarray, rate_hz: int, starts: list[int], part: MasteredPart, *,
-                   layer: SoundLayer | None = None, offset: int = 0) -> Iterator[np.ndarray]:
-    """The levelled samples of a part made earlier (from the cache): what went into its encoder."""
+                   layer: SoundLayer | None = None, offset: int = 0, stem: bool = False) -> Iterator[np.ndarray]:
+    """The levelled samples of a part made earlier (from the cache): what went into its encoder
+    (with *stem*, their speech alone: see ``level_turn``)."""
     ends = [*starts[1:], len(samples)]
     for k, (a, b) in enumerate(zip(starts, ends, strict=True)):
         yield from level_turn(samples[a:b], rate_hz, gain_db=part.gains_db[k], ceiling_db=part.ceilings_db[k],
-                              layer=layer, start_sample=offset + a)
+                              layer=layer, start_sample=offset + a, stem=stem)

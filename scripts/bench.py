@@ -57,7 +57,10 @@ with one-digit hours, YouTube's rolling automatic captions, a page with a
 timestamp before each line), built from the seed's turns, read and parsed
 as `episode` does (load_episode).
 
-Run: .venv/bin/python scripts/bench.py [--repeat N] [--quality --no-timing | --player | --parse
+sound (only with --sound, and then alone): the seed with intro, bed, stingers and outro, cold
+and warm against the same without music, and what verify hears of it (scripts/bench_sound.py).
+
+Run: .venv/bin/python scripts/bench.py [--repeat N] [--quality --no-timing | --player | --parse | --sound
                                        | --batch [--batch-episodes N --batch-minutes M]]
 """
 
@@ -596,12 +599,19 @@ def main() -> None:
     parser.add_argument("--parse", action="store_true", help="measure only parsing 10 MB of each input format")
     parser.add_argument("--voices", action="store_true",
                         help="only panels of 2, 3, 4 and 6 speakers, judged (needs scripts/install_judges.sh)")
+    parser.add_argument("--sound", action="store_true", help="only the seed with its music (scripts/bench_sound.py)")
     args = parser.parse_args()
     if args.voices:
         from bench_voices import bench_voices
 
         with tempfile.TemporaryDirectory(prefix="episode-bench-") as name:
             bench_voices(Path(name), EPISODE_BIN, BARE_ENGINES)
+        return
+    if args.sound:
+        from bench_sound import sound_bench
+
+        with tempfile.TemporaryDirectory(prefix="episode-bench-sound-") as name:
+            sound_bench(Path(name), args.repeat)
         return
     if args.parse:
         parse_speed(args.repeat)
