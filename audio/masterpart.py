@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .encode import OUTPUT_RATE_HZ, count_frames, decode_in_process, encode_mp3
-from .loudness import LoudnessMeter, chunks_of, find_gain, level_chunks
+from .loudness import LoudnessMeter, chunks_of, find_gain, level_chunks, measure_chunks
 
 if TYPE_CHECKING:
     from .master import MasteringTargets, SoundLayer
@@ -124,6 +124,8 @@ def master_part(samples: np.ndarray, rate_hz: int, starts: list[int], targets: M
                 found = find_gain(turns[k], rate_hz, target_lufs=aims[k], ceiling_db=ceilings[k],
                                   gain_db=gains[k], keep_max_s=0.0 if mixed[k] else KEEP_LEVELLED_MAX_S)
                 gains[k], kept[k] = found.gain_db, found.chunks
+                if mixed[k]:
+                    gains[k] = _mixed_gain(turns[k], rate_hz, aims[k], ceilings[k], gains[k], layer, offset + starts[k])
             except ValueError:
                 gains[k], kept[k] = 0.0, None  # a silent turn: nothing to level
 
@@ -155,6 +157,29 @@ def master_part(samples: np.ndarray, rate_hz: int, starts: list[int], targets: M
             break
     return MasteredPart(dest, count_frames(dest), np.concatenate([m.energy_blocks() for m in meters]),
                         max(peak for _, peak in measured), tuple(float(g) for g in gains), tuple(ceilings))
+
+
+def _mixed_gain(turn: np.ndarray, rate_hz: int, aim_lufs: float, ceiling_db: float, gain_db: float,
+                layer: SoundLayer, start_sample: int) -> float:
+    """The speech's gain that brings the turn's mix (the music's level fixed) to *aim_lufs*.
+
+    Music in a turn (a stinger in the pause before a question, a bed) moves
+    its loudness away from the speech's; measuring the mix before encoding
+    (the secant method, from the speech's own gain) saves the second
+    encoding of the whole part that finding it after would take.
+    """
+    previous: tuple[float, float] | None = None
+    for _ in range(4):
+        now = measure_chunks(level_turn(turn, rate_hz, gain_db=gain_db, ceiling_db=ceiling_db, layer=layer,
+                                        start_sample=start_sample), rate_hz, true_peak=False).integrated_lufs
+        if not np.isfinite(now) or abs(now - aim_lufs) <= 0.05:
+            break
+        slope = 0.55  # the limiter takes back part of any gain (loudness.find_gain)
+        if previous is not None and abs(gain_db - previous[0]) > 1e-3:
+            slope = min(1.0, max(0.1, (now - previous[1]) / (gain_db - previous[0])))
+        previous = (gain_db, now)
+        gain_db += (aim_lufs - now) / slope
+    return gain_db
 
 
 def tee(chunks, path: Path) -> Iterator[np.ndarray]:

@@ -26,7 +26,7 @@ from .soundplan import Placement
 if TYPE_CHECKING:
     from .master import Mastered, MasteringTargets
 
-KEY_VERSION = 1  # bump when what a key covers changes
+KEY_VERSION = 2  # bump when what a key covers, or how a mixed turn is levelled, changes
 
 
 class MusicLayer:

@@ -112,7 +112,8 @@ def sound_bench(tmp: Path, repeat: int) -> None:
     print(f"{'speech over bed, 400 ms from each word (MP3), median dB':<52}{bed['median_db']:>10.1f}{'':>8}"
           f"{'>= 20':>10}  ({bed['windows']} words)")
     print(f"{'  10th percentile, dB':<52}{bed['p10_db']:>10.1f}{'':>8}{'>= 17':>10}  (lowest {bed['min_db']:.1f})")
-    print(f"{'  as mixed (the plan's bed against the speech stem)':<52}{mixed[0]:>10.1f}{'':>8}{'':>10}  "
+    label = "  as mixed (the placed bed, the speech stem), median"
+    print(f"{label:<52}{mixed[0]:>10.1f}{'':>8}{'':>10}  "
           f"(10th percentile {mixed[1]:.1f}, lowest {mixed[2]:.1f})")
     ratio = wer["wer_ratio"] if wer["wer_ratio"] is not None else float("nan")
     print(f"{'tiny.en WER with the music / without it':<52}{wer['wer_with']:>9.1%} {ratio:>8.2f}{'<= 1.15':>10}  "
