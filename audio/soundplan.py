@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .assemble import CHAPTER_LEAD_MS, TAIL_MS
 from .errors import InputError
 from .sound import Music, SoundSettings
 
@@ -141,19 +142,18 @@ def layout(episode: Episode) -> Layout:
         if music is None or boundary == 0 and intro or boundary == last and outro:
             continue
         splices.append(Splice(boundary, music, f"cue ({cue.kind}) on line {cue.line_no}"))
-    for s in splices:
-        if lay.played_s(s.music) > MAX_SPLICED_S:
-            raise InputError(f"{where} {s.what.split(' ')[0]}: {s.music.path} lasts "
-                             f"{_minutes(dict(seconds)[s.music.path])}, longer than the 10 minutes a spliced "
-                             "sound may last")
+    spliced = [("stinger", settings.stinger)] * bool(settings.stinger) + [
+        (f"cues.{kind}", settings.cue_sound(kind)) for kind, _ in settings.cues if settings.cue_sound(kind)]
+    for what, music in spliced:  # whether this episode plays them or not: the table is wrong
+        if lay.played_s(music) > MAX_SPLICED_S:
+            raise InputError(f"{where} {what}: {music.path} lasts {_minutes(seconds[music.path])}, longer than "
+                             "the 10 minutes a spliced sound may last")
     splices.sort(key=lambda s: s.boundary)  # (stable: a chapter's stinger before its cues)
     room: dict[int, int] = {}
     for boundary in sorted({s.boundary for s in splices}):
         here = [s for s in splices if s.boundary == boundary]
         room[boundary] = (SPLICE_BEFORE_MS + SPLICE_AFTER_MS + SPLICE_BETWEEN_MS * (len(here) - 1)
                           + sum(_ms_up(lay.played_s(s.music)) for s in here))
-    from .assemble import TAIL_MS
-
     tail = room.pop(last, 0)
     tail_ms = max(TAIL_MS, tail - SPLICE_AFTER_MS + TAIL_MS) if tail else TAIL_MS
     if intro:
@@ -278,18 +278,12 @@ def place(lay: Layout, assembly: Assembly, target_lufs: float) -> Placement:
             start, fade_in = (start, rate * OUTRO_FADE_IN_MS // 1000) if start < after else (after, click)
         bed("outro", outro.music, start, n, fade_in)
         outro_at = max(start, last_end + rate * settings.hold_ms // 1000)
-        end = min(end, max(last_end + rate * _tail() // 1000, start + n + rate * OUTRO_TAIL_MS // 1000))
+        end = min(end, max(last_end + rate * TAIL_MS // 1000, start + n + rate * OUTRO_TAIL_MS // 1000))
     placed.sort(key=lambda p: p.start)
     for p in placed:
         log.info("sound: %s at %.2f s for %.2f s%s", p.what, p.start / rate, len(p.samples) / rate,
                  " (ducked under speech)" if p.bed else "")
     return Placement(tuple(p for p in placed if len(p.samples)), rate, end, intro_span, outro_at, settings.duck_db)
-
-
-def _tail() -> int:
-    from .assemble import TAIL_MS
-
-    return TAIL_MS
 
 
 def _last_turn_sentences(assembly: Assembly) -> Sequence:
@@ -314,8 +308,6 @@ def with_sound(marks: Sequence, timeline: dict, placement: Placement, assembly: 
     The timeline's ``sound`` entry tells ``episode verify`` where music
     sounds (MP3 milliseconds) and which chapters are music, not speech.
     """
-    from .assemble import CHAPTER_LEAD_MS
-
     out = list(marks)
     music_chapters = []
     if chapters and placement.intro is not None and out:
