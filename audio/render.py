@@ -43,6 +43,9 @@ class RenderOptions:
     tts_command: tuple[str, ...] | None = None  # the speech worker to run, engine appended (default: audio.engines.worker)
     tts_timeout_s: float | None = None  # per batch of sentences, before it counts as hung
     cover: Artwork | None = None  # embedded as the MP3's front cover (APIC)
+    # deliverables encoded from the master beside the MP3 ("m4b", "opus"): their
+    # encoders are checked before speech, and the master is kept for them
+    encodes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,9 @@ class RenderResult:
     loudness: LoudnessReport  # measured on the decoded MP3
     synthesis: SynthesisStats
     turns_encoded: int = 0  # the rest came from the cache
+    # with RenderOptions.encodes: the master as a float32 WAV on the MP3's timeline, a
+    # temporary file beside the MP3 that publish() encodes from and removes
+    master_pcm: Path | None = None
 
 
 def _turn_cache(options: RenderOptions) -> Path | None:
@@ -101,6 +107,7 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
     preload = threading.Thread(target=_import_later_stages, daemon=True)
     preload.start()
     part = temporary_beside(dest, ".part.mp3")
+    pcm = temporary_beside(dest, ".master.wav") if options.encodes else None
     try:
         owned = synthesizer is None
         with _synthesiser(options) if owned else contextlib.nullcontext(synthesizer) as synth:
@@ -119,7 +126,7 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
         man = episode.manifest
         mastered = master_turns(assembly.samples, assembly.rate_hz, list(assembly.turn_starts), part,
                                 MasteringTargets(man.target_lufs, man.true_peak_dbtp, man.bitrate_kbps),
-                                cache_dir=_turn_cache(options), workers=options.workers)
+                                cache_dir=_turn_cache(options), workers=options.workers, pcm=pcm)
         loudness = mastered.loudness
         sentences = moved(assembly.sentences, [t * 1000 // assembly.rate_hz for t in assembly.turn_starts],
                           mastered.offsets_ms)
@@ -136,14 +143,15 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
         os.chmod(part, 0o644)  # mkstemp made it private; an episode is for publishing
         os.replace(part, dest)
     except BaseException:
-        with contextlib.suppress(OSError):
-            part.unlink()
+        for path in (part, pcm):
+            with contextlib.suppress(OSError, TypeError):
+                path.unlink()
         raise
     log.info("wrote %s: %.1f s, %.2f LUFS, %.2f dBTP", dest, duration_ms / 1000,
              loudness.integrated_lufs, loudness.true_peak_dbtp)
     return RenderResult(path=dest, episode=episode, sentences=sentences, chapters=marks,
                         duration_ms=duration_ms, loudness=loudness, synthesis=stats,
-                        turns_encoded=mastered.encoded)
+                        turns_encoded=mastered.encoded, master_pcm=pcm)
 
 
 def _import_later_stages() -> None:
