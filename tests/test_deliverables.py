@@ -255,3 +255,81 @@ def test_m4b_past_255_chapters_warns_in_one_line_before_speech(tmp_path):
     lines = result.output.splitlines()
     assert [ln for ln in lines if "Nero" in ln] == [f"Warning: {chapter_warning(301)}"]
     assert lines[-1].startswith(f"Error: cannot write to {blocker}")
+
+
+# --- the feed as podcast apps' own parsers read it ------------------------------------------------
+
+PODCAST = "{https://podcastindex.org/namespace/1.0}"
+
+
+def test_gpodder_sees_the_chapters_inline_and_feedparser_the_same_as_the_mp3s(seed_all):
+    import feedparser
+    import podcastparser
+
+    result, files = seed_all
+    marks = read_chapters(result.path)
+    with open(files["feed.xml"], "rb") as f:
+        episode = podcastparser.parse("https://example.org/feed.xml", f)["episodes"][0]
+    # gPodder reads Podlove Simple Chapters, to the whole second
+    assert episode["chapters"] == [{"start": m.start_ms // 1000, "title": m.title} for m in marks]
+    assert [e["mime_type"] for e in episode["enclosures"]] == ["audio/mpeg"]
+    entry = feedparser.parse(str(files["feed.xml"])).entries[0]
+    assert entry.psc_chapters["version"] == "1.2"
+    psc = [(round(c["start_parsed"].total_seconds() * 1000), c["title"]) for c in entry.psc_chapters["chapters"]]
+    assert psc == [(m.start_ms, m.title) for m in marks]
+    # ... and they are the JSON chapters, too
+    chapters = json.loads(files["seed.chapters.json"].read_text(encoding="utf-8"))["chapters"]
+    assert psc == [(round(c["startTime"] * 1000), c["title"]) for c in chapters]
+
+
+def test_feed_lists_json_then_vtt_then_srt_and_the_opus_as_alternate_enclosure(seed_all):
+    from xml.etree import ElementTree as ET
+
+    result, files = seed_all
+    item = ET.parse(files["feed.xml"]).getroot().find("channel/item")
+    assert [(t.get("type"), t.get("url")) for t in item.findall(f"{PODCAST}transcript")] == [
+        ("application/json", "seed.transcript.json"), ("application/json", "seed.words.json"),
+        ("text/vtt", "seed.vtt"), ("application/x-subrip", "seed.srt")]
+    assert item.find("enclosure").get("url") == "seed.mp3"
+    (alternate,) = item.findall(f"{PODCAST}alternateEnclosure")
+    assert alternate.get("type") == "audio/ogg; codecs=opus"
+    assert int(alternate.get("length")) == files["seed.opus"].stat().st_size
+    assert alternate.get("bitrate") == "32000"
+    assert [s.get("uri") for s in alternate.findall(f"{PODCAST}source")] == ["seed.opus"]
+
+
+def test_a_feed_without_opus_has_no_alternate_enclosure(seed_published):
+    from xml.etree import ElementTree as ET
+
+    item = ET.parse(seed_published["feed.xml"]).getroot().find("channel/item")
+    assert item.find(f"{PODCAST}alternateEnclosure") is None
+    assert len(item.find("{http://podlove.org/simple-chapters}chapters")) == 8
+
+
+def test_batch_writes_the_deliverables_the_show_asks_for(tmp_path):
+    from audio.batch import BatchOptions, run_batch
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "mini.txt").write_text("An introduction.\nQ: Is this short?\nA: Yes, it is.\n", encoding="utf-8")
+    show = tmp_path / "show.toml"
+    show.write_text('[show]\ntitle = "Mini Show"\nbase_url = "https://example.org/mini"\n'
+                    "epub = true\nopus = true\n", encoding="utf-8")
+    out = tmp_path / "out"
+    report = run_batch([src], BatchOptions(out_dir=out, show=show, cache_dir=tmp_path / "cache"))
+    assert [r.status for r in report.rows] == ["rendered"]
+    names = {p.name for p in out.iterdir()}
+    assert {"mini.mp3", "mini.epub", "mini.opus"} <= names and "mini.m4b" not in names
+    feed = (out / "feed.xml").read_text(encoding="utf-8")
+    assert '<podcast:source uri="https://example.org/mini/mini.opus" />' in feed
+    assert '<psc:chapter start="00:00:00.000" title="Introduction" />' in feed
+    from .epubtools import book_clips
+
+    clips, _, total, _ = book_clips(out / "mini.epub")
+    assert clips[0].begin_ms == 0 and clips[-1].end_ms == total
+    again = run_batch([src], BatchOptions(out_dir=out, show=show, cache_dir=tmp_path / "cache"))
+    assert [r.status for r in again.rows] == ["up to date"]
+    show.write_text(show.read_text(encoding="utf-8").replace("opus = true", "opus = false"), encoding="utf-8")
+    third = run_batch([src], BatchOptions(out_dir=out, show=show, cache_dir=tmp_path / "cache"))
+    assert [r.status for r in third.rows] == ["rendered"]  # what is written beside the MP3 changed
+    assert "alternateEnclosure" not in (out / "feed.xml").read_text(encoding="utf-8")
