@@ -61,12 +61,17 @@ class RenderResult:
     # with RenderOptions.encodes: the master as a float32 WAV on the MP3's timeline, a
     # temporary file beside the MP3 that publish() encodes from and removes
     master_pcm: Path | None = None
+    encode_cache: Path | None = None  # where encodes of the master are kept (None: --no-cache)
+
+
+def _cache(options: RenderOptions, kind: str) -> Path | None:
+    if not options.use_cache:
+        return None
+    return (options.cache_dir or default_cache_dir()) / kind
 
 
 def _turn_cache(options: RenderOptions) -> Path | None:
-    if not options.use_cache:
-        return None
-    return (options.cache_dir or default_cache_dir()) / "turns"
+    return _cache(options, "turns")
 
 
 def _synthesiser(options: RenderOptions) -> Synthesizer:
@@ -151,7 +156,8 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
              loudness.integrated_lufs, loudness.true_peak_dbtp)
     return RenderResult(path=dest, episode=episode, sentences=sentences, chapters=marks,
                         duration_ms=duration_ms, loudness=loudness, synthesis=stats,
-                        turns_encoded=mastered.encoded, master_pcm=pcm)
+                        turns_encoded=mastered.encoded, master_pcm=pcm,
+                        encode_cache=_cache(options, "encodes") if pcm is not None else None)
 
 
 def _import_later_stages() -> None:

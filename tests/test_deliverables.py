@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import subprocess
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +125,28 @@ def test_opus_chapters_comments_and_cover_read_back_by_mutagen(seed_all):
     # ffmpeg's Ogg demuxer reads the same convention: the same starts and titles
     assert [(c["start_ms"], c["title"]) for c in ffprobe_chapters(files["seed.opus"])] == \
         [(m.start_ms, m.title) for m in marks]
+
+
+def test_a_second_render_takes_its_encodes_from_the_cache_and_writes_the_same_files(seed_all, clip_cache,
+                                                                                   seed_episode, tmp_path):
+    result, files = seed_all
+    store = clip_cache / "encodes"
+    kept = sorted(p.name for p in store.iterdir() if not p.name.endswith(".json"))
+    assert sorted(Path(n).suffix for n in kept) == [".m4a", ".opus"]
+    stamps = {n: (store / n).stat().st_mtime_ns for n in kept}
+    out = tmp_path / "seed.mp3"
+    again = render(seed_episode, out, RenderOptions(cache_dir=clip_cache, cover=COVER, encodes=("m4b", "opus")))
+    written = {p.name: p for p in publish(again, formats=("m4b", "opus"), cover=COVER)}
+    assert written["seed.m4b"].read_bytes() == files["seed.m4b"].read_bytes()
+    assert written["seed.opus"].read_bytes() == files["seed.opus"].read_bytes()
+    assert {n: (store / n).stat().st_mtime_ns for n in kept} == stamps  # taken, not made again
+    # a damaged entry is encoded again, not published
+    damaged = next(store / n for n in kept if n.endswith(".opus"))
+    damaged.write_bytes(b"not opus")
+    third = render(seed_episode, out, RenderOptions(cache_dir=clip_cache, cover=COVER, encodes=("opus",)))
+    (opus,) = publish(third, formats=("opus",), cover=COVER)
+    assert opus.read_bytes() == files["seed.opus"].read_bytes()
+    assert damaged.read_bytes() != b"not opus"
 
 
 # --- the writers on their own: past 255 chapters, replacing a file, failing cleanly ----------------

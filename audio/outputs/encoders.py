@@ -9,15 +9,25 @@ measured once and each encode given the gain that brings it to the target
 (:func:`master_gain`).  Their loudness is then checked as the MP3's is, on
 the decoded file, and a file that misses is encoded once more with the gain
 corrected (quieter, when the encoder lifted its true peak past the ceiling).
+
+Encoding is the costly part (seconds per codec for a few minutes of audio),
+so the encoded audio is cached (:class:`EncodeStore`, beside the clip and
+part caches) under the master's digest and the encoder's settings, with its
+measurements; a render whose master did not change only adds the tags,
+chapters and cover again, which takes a fraction of a second.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import json
 import logging
+import os
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +41,7 @@ log = logging.getLogger(__name__)
 ENCODERS = {"m4b": "aac", "opus": "libopus"}
 PEAK_MARGIN_DB = 0.1  # below the ceiling, when a file is encoded again quieter
 LOUDNESS_TOLERANCE_LU = 0.5  # as the MP3's (master.EPISODE_TOLERANCE_LU)
+STORE_VERSION = 1  # bump when an encoder's settings or the loudness check change
 
 
 @dataclass(frozen=True)
@@ -134,9 +145,17 @@ def _gain_to(target_lufs: float, true_peak_dbtp: float, lufs: float, peak: float
     return min(target_lufs - lufs, true_peak_dbtp - PEAK_MARGIN_DB - peak)
 
 
-def master_gain(master: Path, *, target_lufs: float, true_peak_dbtp: float) -> float:
+def master_gain(master: Path, *, target_lufs: float, true_peak_dbtp: float,
+                store: EncodeStore | None = None, digest: str = "") -> float:
     """The gain for encoders that keep the master's loudness (measured once, shared by every encode)."""
-    lufs, peak = decoded_loudness(master)
+    key = store.key("master", digest) if store is not None and digest else ""
+    known = store.info(key) if key else None
+    if known is not None:
+        lufs, peak = known["integrated_lufs"], known["true_peak_dbtp"]
+    else:
+        lufs, peak = decoded_loudness(master)
+        if key:
+            store.save_info(key, {"integrated_lufs": lufs, "true_peak_dbtp": peak})
     gain = _gain_to(target_lufs, true_peak_dbtp, lufs, peak)
     log.info("master: %.2f LUFS, %.2f dBTP: encoded with %+.2f dB", lufs, peak, gain)
     return gain
@@ -156,3 +175,92 @@ def encode_checked(encode: Callable[[float], None], part: Path, *, target_lufs: 
             gain += _gain_to(target_lufs, true_peak_dbtp, lufs, peak)
     raise EncodeError(f"the {what} misses {target_lufs} LUFS and {true_peak_dbtp} dBTP once decoded "
                       f"({lufs:.2f} LUFS, {peak:.2f} dBTP)")
+
+
+def file_digest(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+class EncodeStore:
+    """Encoded audio on disk by what made it: ``KEY.SUFFIX`` and ``KEY.json`` (its digest and measurements).
+
+    A store without a root (``--no-cache``) keeps nothing.  Concurrent
+    renders write the same bytes under the same key: the last rename wins,
+    and both are whole.
+    """
+
+    def __init__(self, root: Path | None):
+        self.root = Path(root) if root is not None else None
+
+    def key(self, *parts) -> str:
+        return hashlib.sha256(json.dumps([STORE_VERSION, *parts]).encode()).hexdigest()
+
+    def info(self, key: str) -> dict | None:
+        if self.root is None:
+            return None
+        try:
+            return json.loads((self.root / f"{key}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def load(self, key: str, suffix: str) -> tuple[Path, dict] | None:
+        info = self.info(key)
+        if info is None:
+            return None
+        path = self.root / f"{key}{suffix}"
+        try:
+            if file_digest(path) != info.get("sha256"):
+                raise ValueError("digest")
+        except (OSError, ValueError):
+            log.warning("encoded audio %s in the cache is damaged; encoding it again", key[:12])
+            return None
+        return path, info
+
+    def save_info(self, key: str, info: dict) -> None:
+        if self.root is None:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".json.part")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(info, f)
+        os.replace(tmp, self.root / f"{key}.json")
+
+    def save(self, key: str, suffix: str, made: Path, info: dict) -> Path:
+        """Keep *made* (moved into the store) with *info*; its path in the store."""
+        if self.root is None:
+            return made
+        self.root.mkdir(parents=True, exist_ok=True)
+        dest = self.root / f"{key}{suffix}"
+        info = {**info, "sha256": file_digest(made)}
+        os.replace(made, dest)
+        self.save_info(key, info)
+        return dest
+
+    @contextlib.contextmanager
+    def scratch(self, suffix: str) -> Iterator[Path]:
+        """A file to encode into, in the store's folder (so that keeping it is a rename), removed after."""
+        if self.root is not None:
+            self.root.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".making-", suffix=suffix, dir=self.root)
+        os.close(fd)
+        try:
+            yield Path(name)
+        finally:
+            Path(name).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def cached_encode(store: EncodeStore, key: str, suffix: str, make: Callable[[Path], Encoded]) -> Iterator[Encoded]:
+    """The encoded audio under *key*, from the store or made now by ``make(path)`` (and kept)."""
+    hit = store.load(key, suffix)
+    if hit is not None:
+        path, info = hit
+        log.info("encoded audio %s from the cache", key[:12])
+        yield Encoded(path, info["integrated_lufs"], info["true_peak_dbtp"], info["gain_db"])
+        return
+    with store.scratch(suffix) as scratch:
+        made = make(scratch)
+        kept = store.save(key, suffix, scratch, {"integrated_lufs": made.integrated_lufs,
+                                                  "true_peak_dbtp": made.true_peak_dbtp, "gain_db": made.gain_db})
+        yield Encoded(kept, made.integrated_lufs, made.true_peak_dbtp, made.gain_db)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import TagError
 from ..files import replacing
-from .encoders import Encoded, encode_checked, ffmetadata, run_ffmpeg
+from .encoders import EncodeStore, Encoded, cached_encode, encode_checked, ffmetadata, file_digest, run_ffmpeg
 from .tag import EpisodeTags, ffprobe_chapters
 
 NERO_MAX_CHAPTERS = 255  # chpl's chapter count is one byte
@@ -43,13 +43,33 @@ def mp4_tags(tags: EpisodeTags) -> dict[str, str]:
 
 
 def write_m4b(master: Path, dest: Path, tags: EpisodeTags, *, bitrate_kbps: int, target_lufs: float,
-              true_peak_dbtp: float, gain_db: float = 0.0) -> Encoded:
-    """Encode the master WAV, *gain_db* louder, to *dest* (replaced atomically), with tags, chapters and cover."""
-    dest = Path(dest)
-    with tempfile.TemporaryDirectory(prefix="episode-m4b-") as tmp, replacing(dest, ".part.m4b") as part:
+              true_peak_dbtp: float, gain_db: float = 0.0, store: EncodeStore | None = None,
+              master_digest: str = "") -> Encoded:
+    """Encode the master WAV, *gain_db* louder, to *dest* (replaced atomically), with tags, chapters and cover.
+
+    The AAC is encoded on its own (or taken from *store*, by the master's
+    digest and the settings), then muxed with the tags, chapters and cover
+    without encoding again.
+    """
+    dest, store = Path(dest), store or EncodeStore(None)
+    key = store.key("m4b", master_digest or (file_digest(master) if store.root else ""), bitrate_kbps,
+                    target_lufs, true_peak_dbtp, round(gain_db, 2))
+
+    def make(audio: Path) -> Encoded:
+        def encode(gain: float) -> None:
+            level = ["-af", f"volume={gain:.2f}dB"] if gain else []
+            run_ffmpeg(["-i", str(master), "-map", "0:a", "-map_metadata", "-1", *level, "-c:a", "aac",
+                        "-b:a", f"{bitrate_kbps}k", "-fflags", "+bitexact", "-f", "mp4", str(audio)],
+                       "encoding the M4B")
+
+        return encode_checked(encode, audio, target_lufs=target_lufs, true_peak_dbtp=true_peak_dbtp,
+                              gain_db=gain_db, what="M4B")
+
+    with cached_encode(store, key, ".m4a", make) as made, \
+            tempfile.TemporaryDirectory(prefix="episode-m4b-") as tmp, replacing(dest, ".part.m4b") as part:
         meta = Path(tmp, "metadata.txt")
         meta.write_text(ffmetadata(mp4_tags(tags), tags.chapters), encoding="utf-8")
-        inputs = ["-i", str(master), "-i", str(meta)]
+        inputs = ["-i", str(made.path), "-i", str(meta)]
         maps = ["-map", "0:a", "-map_metadata", "1", "-map_chapters", "1"]
         picture: list[str] = []
         if tags.cover is not None:
@@ -58,14 +78,9 @@ def write_m4b(master: Path, dest: Path, tags: EpisodeTags, *, bitrate_kbps: int,
             inputs += ["-i", str(cover)]
             maps += ["-map", "2:v"]
             picture = ["-c:v", "copy", "-disposition:v:0", "attached_pic"]
-
-        def encode(gain_db: float) -> None:
-            level = ["-af", f"volume={gain_db:.2f}dB"] if gain_db else []
-            run_ffmpeg([*inputs, *maps, *level, "-c:a", "aac", "-b:a", f"{bitrate_kbps}k", *picture,
-                        "-movflags", "+faststart", "-f", "ipod", str(part)], "encoding the M4B")
-
-        made = encode_checked(encode, part, target_lufs=target_lufs, true_peak_dbtp=true_peak_dbtp, gain_db=gain_db,
-                              what="M4B")
+        run_ffmpeg([*inputs, *maps, "-c:a", "copy", *picture, "-movflags", "+faststart",
+                    "-fflags", "+bitexact", "-f", "ipod", str(part)],
+                   "writing the M4B's tags and chapters")
         _check_chapters(part, tags)
     return replace(made, path=dest)
 

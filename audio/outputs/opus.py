@@ -7,11 +7,14 @@ mutagen: chapters in the convention players read (``CHAPTER000=00:00:00.000``,
 them) and the cover as a FLAC picture block (``METADATA_BLOCK_PICTURE``).
 Apple Podcasts takes only MP3 and AAC enclosures, so the feed lists this one
 as a ``podcast:alternateEnclosure`` and keeps the MP3 as its enclosure.
+Muxed bit-exact (the Ogg stream's serial number is otherwise random), so
+that the same master gives the same file.
 """
 
 from __future__ import annotations
 
 import base64
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,7 +25,7 @@ from mutagen.oggopus import OggOpus
 
 from ..errors import TagError
 from ..files import replacing
-from .encoders import Encoded, encode_checked, run_ffmpeg
+from .encoders import EncodeStore, Encoded, cached_encode, encode_checked, file_digest, run_ffmpeg
 from .tag import EpisodeTags
 
 MIME = "audio/ogg; codecs=opus"
@@ -51,22 +54,34 @@ def vorbis_comments(tags: EpisodeTags) -> list[tuple[str, str]]:
 
 
 def write_opus(master: Path, dest: Path, tags: EpisodeTags, *, bitrate_kbps: int, target_lufs: float,
-               true_peak_dbtp: float, gain_db: float = 0.0) -> Encoded:
-    """Encode the master WAV, *gain_db* louder, to *dest* (replaced atomically), with tags, chapters and cover."""
-    dest = Path(dest)
-    with replacing(dest, ".part.opus") as part:
-        def encode(gain_db: float) -> None:
-            level = ["-af", f"volume={gain_db:.2f}dB"] if gain_db else []
-            run_ffmpeg(["-i", str(master), "-map", "0:a", "-map_metadata", "-1", *level, "-c:a", "libopus",
-                        "-b:a", f"{bitrate_kbps}k", "-f", "opus", str(part)], "encoding the Opus file")
+               true_peak_dbtp: float, gain_db: float = 0.0, store: EncodeStore | None = None,
+               master_digest: str = "") -> Encoded:
+    """Encode the master WAV, *gain_db* louder, to *dest* (replaced atomically), with tags, chapters and cover.
 
-        made = encode_checked(encode, part, target_lufs=target_lufs, true_peak_dbtp=true_peak_dbtp, gain_db=gain_db,
-                              what="Opus file")
+    The Opus stream is encoded untagged (or taken from *store*, by the
+    master's digest and the settings), then copied and tagged.
+    """
+    dest, store = Path(dest), store or EncodeStore(None)
+    key = store.key("opus", master_digest or (file_digest(master) if store.root else ""), bitrate_kbps,
+                    target_lufs, true_peak_dbtp, round(gain_db, 2))
+
+    def make(audio: Path) -> Encoded:
+        def encode(gain: float) -> None:
+            level = ["-af", f"volume={gain:.2f}dB"] if gain else []
+            run_ffmpeg(["-i", str(master), "-map", "0:a", "-map_metadata", "-1", *level, "-c:a", "libopus",
+                        "-b:a", f"{bitrate_kbps}k", "-fflags", "+bitexact", "-f", "opus", str(audio)],
+                       "encoding the Opus file")
+
+        return encode_checked(encode, audio, target_lufs=target_lufs, true_peak_dbtp=true_peak_dbtp,
+                              gain_db=gain_db, what="Opus file")
+
+    with cached_encode(store, key, ".opus", make) as made, replacing(dest, ".part.opus") as part:
+        shutil.copyfile(made.path, part)
         try:
             audio = OggOpus(str(part))
             audio.tags.clear()  # ffmpeg's encoder tag
-            for key, value in vorbis_comments(tags):
-                audio.tags.append((key, value))
+            for key_, value in vorbis_comments(tags):
+                audio.tags.append((key_, value))
             audio.save()
         except MutagenError as exc:
             raise TagError(f"cannot tag {dest.name}: {exc}") from None

@@ -36,7 +36,8 @@ CHAPTERS_VERSION = "1.2.0"
 TRANSCRIPT_VERSION = "1.0.0"
 
 
-def chosen_formats(*, skip: Iterable[str] = (), no_sidecars: bool = False, extras: Iterable[str] = ()) -> tuple[str, ...]:
+def chosen_formats(*, skip: Iterable[str] = (), no_sidecars: bool = False,
+                   extras: Iterable[str] = ()) -> tuple[str, ...]:
     """What a render writes beside its MP3: the sidecars but *skip* (none with *no_sidecars*), and *extras*.
 
     Refused before anything is spoken: an unknown format, and the EPUB
@@ -131,23 +132,29 @@ def publish(result, *, formats: Iterable[str] = FORMATS, player_name: str = SHOW
     return written
 
 
-def _master_gain(result) -> float:
-    from .encoders import master_gain
+def _master_gain(result) -> tuple[float, str]:
+    """The gain every encode takes, and the master's digest (its encodes' cache key): computed once."""
+    from .encoders import EncodeStore, file_digest, master_gain
 
     if result.master_pcm is None:
         raise OutputError("the render kept no master to encode from (RenderOptions.encodes)")
-    man = result.episode.manifest
-    return master_gain(result.master_pcm, target_lufs=man.target_lufs, true_peak_dbtp=man.true_peak_dbtp)
+    man, store = result.episode.manifest, EncodeStore(result.encode_cache)
+    digest = file_digest(result.master_pcm) if store.root else ""
+    return master_gain(result.master_pcm, target_lufs=man.target_lufs, true_peak_dbtp=man.true_peak_dbtp,
+                       store=store, digest=digest), digest
 
 
 def _encode(fmt: str, result, cover: Artwork | None, gain: Future) -> Path:
     """The M4B or the Opus file beside the MP3, from the render's master (measured once, by *gain*)."""
+    from .encoders import EncodeStore
     from .tag import episode_tags, transcript_lines
 
     episode, man = result.episode, result.episode.manifest
     tags = episode_tags(episode.metadata.title, episode.metadata, transcript_lines(episode.transcript_turns()),
                         result.chapters, None, cover)
-    targets = {"target_lufs": man.target_lufs, "true_peak_dbtp": man.true_peak_dbtp, "gain_db": gain.result()}
+    gain_db, digest = gain.result()
+    targets = {"target_lufs": man.target_lufs, "true_peak_dbtp": man.true_peak_dbtp, "gain_db": gain_db,
+               "store": EncodeStore(result.encode_cache), "master_digest": digest}
     if fmt == "m4b":
         from .m4b import write_m4b
 
