@@ -205,6 +205,17 @@ def test_a_chapter_without_sentences_gets_its_heading_clip():
     assert chapters[1].passages == ()
 
 
+def test_a_chapter_of_no_length_has_no_page():
+    from audio.assemble import ChapterMark, SentenceTiming
+
+    sentences = [SentenceTiming(0, 0, "a", "One.", 300, 900), SentenceTiming(1, 0, "a", "Two.", 1500, 1900)]
+    marks = [ChapterMark(0, "chp0", "Cold open", 0, 0), ChapterMark(1, "chp1", "Intro", 0, 1200),
+             ChapterMark(2, "chp2", "Talk", 1200, 2500), ChapterMark(3, "chp3", "Credits", 2500, 2500)]
+    chapters = overlay_chapters(sentences, marks, 2500, {"a": "Ann"})
+    assert [c.title for c in chapters] == ["Intro", "Talk"]
+    assert check_clips([c for ch in chapters for c in ch.clips], 2500).ok
+
+
 # --- a content document opened as a page --------------------------------------------------------
 
 

@@ -81,7 +81,10 @@ def overlay_chapters(sentences: Sequence[SentenceTiming], chapters: Sequence[Cha
     heading, so that its audio is still played.  Without chapters the book
     is one chapter, titled *title*.
     """
+    # A chapter that starts where the next one does holds no sentence and no audio: it has no page.
     marks = sorted(chapters, key=lambda m: m.start_ms)
+    ends_of = [*(m.start_ms for m in marks[1:]), duration_ms]
+    marks = [m for m, end in zip(marks, ends_of) if end > m.start_ms] or marks[-1:]
     starts = [0, *(m.start_ms for m in marks[1:])] if marks else [0]
     titles = [m.title for m in marks] if marks else [title]
     ends = [*starts[1:], duration_ms]
