@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import wave
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -54,6 +54,7 @@ class ChapterMark:
     title: str
     start_ms: int
     end_ms: int
+    toc: bool = True  # False: music ("Intro", "Outro"), left out of a table of contents (Podcasting 2.0 toc)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class Assembly:
     rate_hz: int
     sentences: tuple[SentenceTiming, ...]
     turn_starts: tuple[int, ...] = ()  # sample where each turn's pause before it begins (the first: 0)
+    spans: tuple[tuple[int, int], ...] = ()  # per sentence: its first and past-its-last sample of sound
 
     @property
     def duration_ms(self) -> int:
@@ -121,7 +123,7 @@ def _pause_before(turn: Turn, sentence_index: int, chapter_turns: set[int], paus
     return pauses.turn_pause_ms
 
 
-def _allocate(clips: Sequence[Path], pauses_ms: Sequence[int]) -> tuple[int, np.ndarray]:
+def _allocate(clips: Sequence[Path], pauses_ms: Sequence[int], tail_ms: int) -> tuple[int, np.ndarray]:
     """The episode's rate (the highest of its clips') and room for all of it, from the clips' WAV headers."""
     headers = []
     for clip in clips:
@@ -133,15 +135,19 @@ def _allocate(clips: Sequence[Path], pauses_ms: Sequence[int]) -> tuple[int, np.
     rate = max(r for r, _ in headers)
     bound = sum(rate * pause_ms // 1000 + -(-frames * rate // clip_rate) + 1
                 for (clip_rate, frames), pause_ms in zip(headers, pauses_ms, strict=True))
-    return rate, np.empty(bound + rate * TAIL_MS // 1000, dtype="<i2")
+    return rate, np.empty(bound + rate * tail_ms // 1000, dtype="<i2")
 
 
 def assemble(turns: Sequence[Turn], chapters: Sequence[Chapter], clips: Sequence[Path],
-             pauses: Pauses, word_offsets: Sequence[Sequence[int]] | None = None) -> Assembly:
+             pauses: Pauses, word_offsets: Sequence[Sequence[int]] | None = None, *,
+             room_ms: Mapping[int, int] | None = None, tail_ms: int = TAIL_MS) -> Assembly:
     """Join one clip per sentence (in turn order) with pauses between them.
 
     *word_offsets* (one sequence per clip: where each written word starts in
     the text the engine read) lets the timeline say when each word starts.
+    *room_ms* lengthens the pause before some sentences (by their index in
+    the episode), and *tail_ms* is the silence after the last: where the
+    sound layer plays music (audio.soundplan).
     """
     expected = sum(len(t.sentences) for t in turns)
     if len(clips) != expected:
@@ -151,12 +157,15 @@ def assemble(turns: Sequence[Turn], chapters: Sequence[Chapter], clips: Sequence
     pause_before = [_pause_before(turn, s_index, chapter_turns, pauses)
                     for turn in turns for s_index in range(len(turn.sentences))]
     pause_before[:1] = [LEAD_IN_MS]
+    for n, ms in (room_ms or {}).items():
+        pause_before[n] = max(pause_before[n], ms)
     # The episode is allocated once, as long as the clips untrimmed and the
     # pauses make it, and each trimmed clip is copied into place and let
     # go: the signal never exists twice, and the pages past its end (the
     # engine's trimmed silence) are never written, so never resident.
-    rate, signal = _allocate(clips, pause_before)
+    rate, signal = _allocate(clips, pause_before, tail_ms)
     timings: list[SentenceTiming] = []
+    spans: list[tuple[int, int]] = []
     turn_starts: list[int] = []
     cursor = 0  # samples so far
     clip_iter, pause_iter = iter(clips), iter(pause_before)
@@ -171,16 +180,18 @@ def assemble(turns: Sequence[Turn], chapters: Sequence[Chapter], clips: Sequence
             speech, first_sample = _trimmed(samples, rate)
             cursor = start + len(speech)
             signal[start:cursor] = speech
+            spans.append((start, cursor))
             words = _word_starts(clip, next(offsets_iter), first_sample, len(speech), rate, start * 1000 // rate,
                                  clip_rate)
             timings.append(SentenceTiming(turn.index, s_index, turn.speaker_id, text,
                                           start_ms=start * 1000 // rate, end_ms=cursor * 1000 // rate,
                                           word_starts_ms=words))
-    end = cursor + rate * TAIL_MS // 1000
+    end = cursor + rate * tail_ms // 1000
     signal[cursor:end] = 0
     signal = signal[:end]
     log.info("assembled %d sentences, %.1f s at %d Hz", len(timings), len(signal) / rate, rate)
-    return Assembly(samples=signal, rate_hz=rate, sentences=tuple(timings), turn_starts=tuple(turn_starts))
+    return Assembly(samples=signal, rate_hz=rate, sentences=tuple(timings), turn_starts=tuple(turn_starts),
+                    spans=tuple(spans))
 
 
 def chapter_marks(chapters: Sequence[Chapter], sentences: Sequence[SentenceTiming],

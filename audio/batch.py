@@ -41,7 +41,8 @@ from .outputs.feed import FeedItem, build_feed
 from .outputs.publish import ENCODED, FORMATS
 from .outputs.showpage import show_page_html
 from .render import RenderOptions
-from .show import FEED_NAME, SHOW_PAGE, Show, load_show, show_from_episode, with_base_url
+from .show import FEED_NAME, SHOW_PAGE, Show, load_show, load_show_sound, show_from_episode, with_base_url
+from .sound import merged
 from .showfolder import RESERVED, STATE_DIR, Source, episode_key, locked, sweep, write_if_changed
 
 log = logging.getLogger(__name__)
@@ -209,6 +210,16 @@ def _show(options: BatchOptions, loaded: list[tuple[Source, Episode]]) -> Show |
     return show
 
 
+def _with_show_sound(options: BatchOptions, loaded: list[tuple[Source, Episode]]) -> list[tuple[Source, Episode]]:
+    """Every episode with the show's `[show.sound]` under its own `[sound]` (whose keys win)."""
+    where = options.show or (loaded[0][0].manifest if loaded else None)
+    sound = load_show_sound(where) if where is not None else None
+    if sound is None:
+        return loaded
+    return [(src, replace(ep, manifest=replace(ep.manifest, sound=merged(sound, ep.manifest.sound))))
+            for src, ep in loaded]
+
+
 def run_batch(paths: Sequence[Path], options: BatchOptions,
               on_event: Callable[[EpisodeRow], None] | None = None) -> BatchReport:
     """Render every transcript in *paths* into the show folder ``options.out_dir``."""
@@ -237,6 +248,7 @@ def _render_show(sources: list[Source], options: BatchOptions, on_event: Callabl
         except EpisodeError as exc:
             cat.set_row(EpisodeRow(source.slug, str(source.transcript), "failed", one_line(exc)))
     show = _show(options, loaded)
+    loaded = _with_show_sound(options, loaded)
     cover = (load_artwork(show.image) if show.image else generate_cover(show.title)) if show else None
     images = {src.slug: load_artwork(Path(ep.metadata.image)) for src, ep in loaded if ep.metadata.image}
     if ray is not None:
@@ -348,10 +360,9 @@ def _write_show(cat: _Catalogue, show: Show, cover: Artwork, images: dict[str, A
         state = states.get(source.slug)
         if state is None:
             continue
-        item = FeedItem(**state["item"])
+        item = FeedItem(**{**state["item"], "chapters": tuple(map(tuple, state["item"].get("chapters", ())))})
         items.append(replace(item, number=numbers[source.slug], mp3_bytes=(cat.out / item.mp3_name).stat().st_size,
-                             opus_bytes=(cat.out / item.opus_name).stat().st_size if item.opus_name else 0,
-                             chapters=tuple((int(start), str(title)) for start, title in item.chapters)))
+                             opus_bytes=(cat.out / item.opus_name).stat().st_size if item.opus_name else 0))
         art = images.get(source.slug)
         if art and write_if_changed(cat.out / item.image_name, art.data):
             written.append(item.image_name)

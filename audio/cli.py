@@ -226,27 +226,31 @@ def init(
 @domain_errors
 def voices(
     engine: Annotated[Optional[str], typer.Option("--engine", help="List only this engine's voices.")] = None,
+    sample: Annotated[Optional[str], typer.Option("--sample", help="Write one MP3 per default voice saying TEXT into -o DIR.", metavar="TEXT")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The folder for --sample's clips.")] = None,
 ) -> None:
-    """List every engine's voices: engine, id, language, accent, gender, sample rate, licence, installed.
+    """List every engine's voices (engine, id, language, accent, gender, rate, licence), the derived voices, and the order defaults are given out in.
 
-    A voice is named ENGINE:VOICE in manifests and with --voice; a bare espeak-ng id means pyttsx3.
+    A voice is named ENGINE:VOICE in manifests and with --voice (a derived voice ENGINE:VOICE~NAME);
+    a bare espeak-ng id means pyttsx3. --sample writes one clip per default voice, levelled like an episode.
 
-    Example: episode voices --engine piper
+    Example: episode voices --sample "Welcome back to the show." -o samples/
     """
-    from . import engines
-    from .engines import pyttsx3
+    from .voices import listing
 
-    names = [engine] if engine else list(engines.ENGINES)
-    for name in names:
-        module = engines.engine(name)
-        listed = module.voices()
-        typer.echo(f"{name}: {len(listed)} voices; licence: {module.LICENCE}")
-        for v in listed:
-            state = "installed" if v.installed else "not installed"
-            typer.echo(f"  {v.name:<34} {v.language:<8} {v.accent[:24]:<24} {v.gender or '-':<7} "
-                       f"{v.sample_rate_hz:>6} Hz  {state}  ({v.source})")
-        if name == "pyttsx3":
-            typer.echo("  variants (append as VOICE+VARIANT): " + " ".join(n for n, _ in pyttsx3.variants()))
+    if sample is None:
+        if out is not None:
+            raise _fail("-o is the folder for --sample's clips: give --sample TEXT too")
+        for line in listing(engine):
+            typer.echo(line)
+        return
+    if out is None:
+        raise _fail("--sample needs -o DIR, the folder to write the clips into")
+    from .samples import write_samples
+
+    with _progress_bar() as progress:
+        written = write_samples(sample, out, engine, progress=progress)
+    typer.echo(f"Wrote {len(written)} samples to {out}: {', '.join(p.name for p in written)}")
 
 
 @app.command()
@@ -304,9 +308,11 @@ def verify(
     words: Annotated[Optional[Path], typer.Option("--words", help="The render's word timeline (words JSON) to time against Whisper; default: the .words.json of the same name beside EPISODE.mp3, if present.")] = None,
     max_word_median_ms: Annotated[int, typer.Option(help="Fail when word starts are further than this from where they are heard (median).")] = Thresholds().max_word_median_ms,
     max_word_p90_ms: Annotated[int, typer.Option(help="Fail when word starts are further than this from where they are heard (90th percentile).")] = Thresholds().max_word_p90_ms,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="With music ([sound] in the manifest): the render's cache, to render the speech alone from.")] = None,
 ) -> None:
     """Transcribe EPISODE.mp3 with Whisper and check it against its transcript.
 
+    With music, --transcript and -m also compare it with its speech alone: WER without the music, and speech over the bed.
     Exit 0 when it passes, 1 when it fails a threshold, 2 on bad input.
 
     Example: episode verify output/flashpoint-iran-zelin.mp3 --json output/fidelity.json --quality
@@ -336,7 +342,10 @@ def verify(
     report = run_verify(episode_file, reference, model=model, thresholds=thresholds,
                         options=RecognitionOptions(beam_size=beam_size), words=words, samples=samples)
     from .report import render_table
+    from .soundcheck import check_music
 
+    music = check_music(episode_file, transcript, manifest, report.overall.wer, model=model,
+                        options=RecognitionOptions(beam_size=beam_size), cache_dir=cache_dir)
     judged = None
     if quality:
         from .quality import measure_episode
@@ -344,6 +353,8 @@ def verify(
 
         judged = measure_episode(episode_file, reference[0], samples)
     typer.echo(render_table(report))
+    if music is not None:
+        typer.echo(music.table())
     if judged is not None:
         typer.echo("")
         typer.echo(quality_table(judged))
@@ -351,8 +362,10 @@ def verify(
         data = report.to_json()
         if judged is not None:
             data["quality"] = judged.to_json()
+        if music is not None:
+            data["music"] = music.to_json()
         write_json(data, json_out)
-    raise typer.Exit(0 if report.passed else 1)
+    raise typer.Exit(0 if report.passed and not (music and music.failures) else 1)
 
 
 @app.command()

@@ -14,8 +14,8 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .engines import canonical, parse_voice
-from .errors import InputError
+from .engines import derived_settings, parse_voice
+from .errors import InputError, VoiceError
 from .formats import FoundMetadata
 from .formats.docx import document_kind
 from .lexicon import spoken_text, word_offsets
@@ -24,7 +24,7 @@ from .hygiene import Removal, clean_fields
 from .precheck import chapter_warning
 from .parse import Chapter, Decision, ParsedTranscript, SoundCue, Turn, decode_text, parse_transcript
 from .speak import SpeechJob
-from .voices import assign_default_voices, check_voice
+from .voices import assign_voices, check_voice
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,13 @@ class Episode:
         for turn in self.turns:
             speaker = self.speaker(turn.speaker_id)
             lexicon = self.lexicon_of(speaker.id)
+            spec = parse_voice(speaker.voice)
+            # a derived voice is its model with settings: the job's, so the clip's key holds them
+            pitch_st, speed = derived_settings(spec)
             for sentence in turn.sentences:
-                jobs.append(SpeechJob(text=spoken_text(sentence, lexicon), voice=canonical(speaker.voice),
+                jobs.append(SpeechJob(text=spoken_text(sentence, lexicon), voice=spec.base,
                                       rate_wpm=speaker.rate_wpm, word_gap_ms=speaker.word_gap_ms,
-                                      speed=speaker.speed, pitch_st=speaker.pitch_st))
+                                      speed=round(speed * speaker.speed, 6), pitch_st=pitch_st + speaker.pitch_st))
         return jobs
 
     def word_offsets(self) -> list[tuple[int, ...]]:
@@ -79,7 +82,14 @@ class Episode:
     def check_voices(self) -> None:
         """Refuse, before anything is spoken, a voice that cannot be spoken offline here."""
         for speaker in self.manifest.speakers:
-            check_voice(speaker.voice)
+            spec = check_voice(speaker.voice)
+            shift, speed = derived_settings(spec)
+            if shift and not -12 <= shift + speaker.pitch_st <= 12:  # the manifest's pitch_st on a derived one's
+                raise VoiceError(f"speaker {speaker.id}: {spec.name} at pitch_st {speaker.pitch_st:g} is "
+                                 f"{shift + speaker.pitch_st:+g} semitones, outside -12..12")
+            if speed != 1 and not 0.5 <= speed * speaker.speed <= 2:
+                raise VoiceError(f"speaker {speaker.id}: {spec.name} at speed {speaker.speed:g} is speed "
+                                 f"{speed * speaker.speed:g}, outside 0.5..2")
 
 
 def _transcript_bytes(path: Path) -> bytes:
@@ -140,11 +150,20 @@ def _fill_gaps(metadata: Metadata, found: FoundMetadata, given: frozenset[str], 
     return replace(metadata, **changes)
 
 
-def _inferred_manifest(path: Path, speakers: tuple[Speaker, ...],
-                       found: FoundMetadata = FoundMetadata()) -> Manifest:
+def _inferred_manifest(path: Path, speakers: tuple[Speaker, ...], found: FoundMetadata,
+                       words: dict[str, int]) -> tuple[Manifest, tuple[str, ...]]:
     hosts = [s.id for s in speakers if s.role in ("host", "narrator")]
-    return Manifest(metadata=_inferred_metadata(path, found), speakers=assign_default_voices(speakers),
-                    narrator=hosts[0] if hosts else speakers[0].id)
+    voiced = assign_voices(speakers, words=words)
+    return Manifest(metadata=_inferred_metadata(path, found), speakers=voiced.speakers,
+                    narrator=hosts[0] if hosts else speakers[0].id), voiced.warnings
+
+
+def words_spoken(turns) -> dict[str, int]:
+    """Speaker id -> words in their turns: who talks most chooses a voice first."""
+    words: dict[str, int] = {}
+    for turn in turns:
+        words[turn.speaker_id] = words.get(turn.speaker_id, 0) + len(turn.text.split())
+    return words
 
 
 def load_episode(transcript: Path, manifest: Path | None = None, *,
@@ -159,6 +178,7 @@ def load_episode(transcript: Path, manifest: Path | None = None, *,
     word = read_word_file(transcript)
     text = read_transcript_file(transcript) if word is None else word
     guarded: list[Removal] = []  # a Word file's text is cleaned here, as what the readers decode is
+    voiced: tuple[str, ...] = ()  # warnings of the default voices given out
     if manifest is None and find_manifest:
         manifest = manifest_beside(transcript)
     if manifest is not None:
@@ -168,9 +188,10 @@ def load_episode(transcript: Path, manifest: Path | None = None, *,
         man = replace(man, metadata=_fill_gaps(man.metadata, parsed.metadata, man.episode_keys, transcript))
     else:
         parsed = _guarded(parse_transcript(text, source=str(transcript)), guarded)
-        man = _inferred_manifest(transcript, parsed.speakers, parsed.metadata)
+        man, voiced = _inferred_manifest(transcript, parsed.speakers, parsed.metadata, words_spoken(parsed.turns))
     if engine is not None:
-        man = replace(man, speakers=assign_default_voices(man.speakers, engine))
+        assigned = assign_voices(man.speakers, engine, words_spoken(parsed.turns))
+        man, voiced = replace(man, speakers=assigned.speakers), assigned.warnings
     if voices:
         man = man.with_voices(voices)
     log.info("parsed %d turns, %d chapters from %s (%s)", len(parsed.turns), len(parsed.chapters), transcript,
@@ -178,7 +199,8 @@ def load_episode(transcript: Path, manifest: Path | None = None, *,
     removed = _removed(transcript, (*getattr(text, "removals", ()), *guarded), man.removed)
     return Episode(manifest=man, turns=parsed.turns, chapters=parsed.chapters, source=transcript,
                    format=parsed.format, decisions=removed + parsed.decisions,
-                   warnings=parsed.warnings + _removed_warning(removed) + _nesting_warning(len(parsed.chapters)),
+                   warnings=(parsed.warnings + voiced + _removed_warning(removed)
+                             + _nesting_warning(len(parsed.chapters))),
                    found=parsed.metadata, cues=parsed.cues)
 
 

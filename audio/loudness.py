@@ -194,33 +194,38 @@ def _limiter_width(rate_hz: int) -> int:
     return max(3, int(rate_hz * LIMITER_WINDOW_MS / 1000) | 1)
 
 
-def limit(samples: np.ndarray, rate_hz: int, ceiling_db: float) -> np.ndarray:
+def limit(samples: np.ndarray, rate_hz: int, ceiling_db: float, sidechain: np.ndarray | None = None) -> np.ndarray:
     """Peak-limit *samples* so that no sample exceeds *ceiling_db* dBFS.
 
     The gain curve is the per-sample gain needed, spread by a minimum filter
     (look-ahead and hold) and then smoothed by a moving average no wider than
     that spread, so the smoothed gain never exceeds what any sample needs.
+    With *sidechain*, the gain is the one *sidechain* needs, applied to
+    *samples*: the speech of a mix, limited exactly as it is in the mix.
     """
     ceiling = 10 ** (ceiling_db / 20)
-    magnitude = np.abs(samples)
+    key = samples if sidechain is None else sidechain
+    magnitude = np.abs(key)
     over = magnitude > ceiling
     if not over.any():
         return samples
-    needed = np.ones_like(samples)
+    needed = np.ones_like(key)
     needed[over] = ceiling / magnitude[over]
     width = _limiter_width(rate_hz)
     gain = running_mean(running_min(needed, 2 * width + 1), width)
     out = samples * gain
-    np.clip(out, -ceiling, ceiling, out=out)  # guard the float rounding of the average
+    if sidechain is None:
+        np.clip(out, -ceiling, ceiling, out=out)  # guard the float rounding of the average
     return out.astype(np.float32, copy=False)
 
 
 def level_chunks(samples: np.ndarray, rate_hz: int, *, gain_db: float,
-                 ceiling_db: float) -> Iterator[np.ndarray]:
+                 ceiling_db: float, sidechain: np.ndarray | None = None) -> Iterator[np.ndarray]:
     """Gain, peak limiter, then low-pass below the MP3 encoder's own, chunk by chunk.
 
     Each chunk is limited with enough context either side that the result is
-    the same as limiting the whole signal at once.
+    the same as limiting the whole signal at once.  *sidechain* (as long as
+    *samples*, gained already) sets the limiter's gain instead (``limit``).
     """
     gain = np.float32(10 ** (gain_db / 20))
     context = 2 * _limiter_width(rate_hz) + 2
@@ -229,7 +234,8 @@ def level_chunks(samples: np.ndarray, rate_hz: int, *, gain_db: float,
     chunk = rate_hz * _CHUNK_S
     for start in range(0, len(samples), chunk):
         lo, hi = max(0, start - context), min(len(samples), start + chunk + context)
-        piece = limit(_as_float(samples[lo:hi]) * gain, rate_hz, ceiling_db)
+        key = None if sidechain is None else _as_float(sidechain[lo:hi])
+        piece = limit(_as_float(samples[lo:hi]) * gain, rate_hz, ceiling_db, key)
         piece = piece[start - lo:start - lo + min(chunk, len(samples) - start)]
         if band_limit is not None:
             piece = band_limit(piece).astype(np.float32)

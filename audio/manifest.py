@@ -17,6 +17,7 @@ from typing import Any
 from .engines import ENGINES
 from .errors import ManifestError
 from .hygiene import Removal, clean_data
+from .sound import SoundSettings, merged, sound_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class Manifest:
     opus_bitrate_kbps: int = 32  # Opus (--opus), transparent for speech at about half the MP3's rate
     episode_keys: frozenset[str] = frozenset()  # the [episode] keys the file gave; the transcript may fill the others
     removed: tuple[Removal, ...] = ()  # characters taken out of its strings (audio.hygiene), for `episode inspect`
+    sound: SoundSettings | None = None  # [sound] over [show.sound]; None: speech alone, as always
 
     def speaker(self, speaker_id: str) -> Speaker:
         for s in self.speakers:
@@ -152,7 +154,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
                "m4b_bitrate_kbps": int, "opus_bitrate_kbps": int},
 }
 # [show] is read by audio.show: an episode's manifest may carry its show's settings.
-_TOP_LEVEL = {"episode", "speakers", "lexicon", "chapter_titles", "render", "show"}
+_TOP_LEVEL = {"episode", "speakers", "lexicon", "chapter_titles", "render", "show", "sound"}
 
 
 def _check_table(table: dict[str, Any], kind: str, where: str) -> None:
@@ -218,8 +220,8 @@ def _lexicon(table: dict[str, Any], source: str, engine: str = "") -> list[Pronu
     return out
 
 
-def manifest_from_dict(data: dict[str, Any], *, source: str = "manifest") -> Manifest:
-    """Validate a parsed TOML document and build a :class:`Manifest`."""
+def manifest_from_dict(data: dict[str, Any], *, source: str = "manifest", folder: Path | None = None) -> Manifest:
+    """Validate a parsed TOML document and build a :class:`Manifest` (its files relative to *folder*)."""
     for key in data:
         if key not in _TOP_LEVEL:
             raise ManifestError(f"{source}: unknown table {key!r} (allowed: {', '.join(sorted(_TOP_LEVEL))})")
@@ -253,6 +255,12 @@ def manifest_from_dict(data: dict[str, Any], *, source: str = "manifest") -> Man
     except ValueError as exc:
         raise ManifestError(f"{source}: [chapter_titles] keys are chapter numbers from 1") from exc
 
+    show_table = data.get("show", {})
+    show_sound = show_table.get("sound") if isinstance(show_table, dict) else None
+    sound = merged(sound_from_dict(show_sound, source=source, folder=folder, name="[show.sound]")
+                   if show_sound is not None else None,
+                   sound_from_dict(data["sound"], source=source, folder=folder) if "sound" in data else None)
+
     date = str(episode.get("date", _dt.date.today().isoformat()))
     try:  # the feed's pubDate, the show's order and <time> all read it as a day
         _dt.date.fromisoformat(date[:10])
@@ -275,7 +283,8 @@ def manifest_from_dict(data: dict[str, Any], *, source: str = "manifest") -> Man
                     true_peak_dbtp=float(render.get("true_peak_dbtp", -1.0)),
                     bitrate_kbps=render.get("bitrate_kbps", 64),
                     m4b_bitrate_kbps=render.get("m4b_bitrate_kbps", 64),
-                    opus_bitrate_kbps=render.get("opus_bitrate_kbps", 32), episode_keys=frozenset(episode))
+                    opus_bitrate_kbps=render.get("opus_bitrate_kbps", 32), episode_keys=frozenset(episode),
+                    sound=sound)
 
 
 def load_manifest(path: Path) -> Manifest:
@@ -294,7 +303,7 @@ def load_manifest(path: Path) -> Manifest:
         raise ManifestError(f"{path}: invalid TOML: {exc}") from None
     removed: list[Removal] = []
     data = clean_data(data, removals=removed)  # before anything reads a string: no output gets them
-    manifest = replace(manifest_from_dict(data, source=str(path)), removed=tuple(removed))
+    manifest = replace(manifest_from_dict(data, source=str(path), folder=Path(path).parent), removed=tuple(removed))
     image = manifest.metadata.image
     if image and not Path(image).is_absolute():  # relative to the manifest, as a producer writes it
         manifest = replace(manifest, metadata=replace(manifest.metadata, image=str(Path(path).parent / image)))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .encode import OUTPUT_RATE_HZ, count_frames, decode_in_process, encode_mp3
-from .loudness import LoudnessMeter, chunks_of, find_gain, level_chunks
+from .loudness import LoudnessMeter, chunks_of, find_gain, level_chunks, measure_chunks
 
 if TYPE_CHECKING:
     from .master import MasteringTargets, SoundLayer
@@ -49,13 +49,15 @@ class MasteredPart:
 
 
 def level_turn(turn: np.ndarray, rate_hz: int, *, gain_db: float, ceiling_db: float,
-               layer: SoundLayer | None = None, start_sample: int = 0) -> Iterator[np.ndarray]:
+               layer: SoundLayer | None = None, start_sample: int = 0, stem: bool = False) -> Iterator[np.ndarray]:
     """A turn's levelled samples, float32 chunks: gain, the layer's mix, limiter, band limit.
 
     With no *layer* (or nothing of it in this turn) this is ``level_chunks``
     itself.  With one, the gained turn is handed to ``layer.mix`` whole, with
     its first sample's place on the assembled timeline, and the mix is
     limited: the limiter and the encoder see speech and music together.
+    With *stem*, the result is the speech of that mix alone: the gained
+    turn under the limiter's gain for the mix (the band limit is linear).
     """
     if layer is None or not layer.key(start_sample, start_sample + len(turn)):
         yield from level_chunks(turn, rate_hz, gain_db=gain_db, ceiling_db=ceiling_db)
@@ -65,7 +67,10 @@ def level_turn(turn: np.ndarray, rate_hz: int, *, gain_db: float, ceiling_db: fl
     mixed = np.asarray(layer.mix(speech, start_sample, rate_hz), dtype=np.float32)
     if mixed.shape != speech.shape:
         raise ValueError(f"the sound layer returned {mixed.shape[0]} samples for {speech.shape[0]}")
-    yield from level_chunks(mixed, rate_hz, gain_db=0.0, ceiling_db=ceiling_db)
+    if stem:
+        yield from level_chunks(speech, rate_hz, gain_db=0.0, ceiling_db=ceiling_db, sidechain=mixed)
+    else:
+        yield from level_chunks(mixed, rate_hz, gain_db=0.0, ceiling_db=ceiling_db)
 
 
 def _measure(mp3: Path, bounds: list[int]) -> list[LoudnessMeter]:
@@ -119,6 +124,8 @@ def master_part(samples: np.ndarray, rate_hz: int, starts: list[int], targets: M
                 found = find_gain(turns[k], rate_hz, target_lufs=aims[k], ceiling_db=ceilings[k],
                                   gain_db=gains[k], keep_max_s=0.0 if mixed[k] else KEEP_LEVELLED_MAX_S)
                 gains[k], kept[k] = found.gain_db, found.chunks
+                if mixed[k]:
+                    gains[k] = _mixed_gain(turns[k], rate_hz, aims[k], ceilings[k], gains[k], layer, offset + starts[k])
             except ValueError:
                 gains[k], kept[k] = 0.0, None  # a silent turn: nothing to level
 
@@ -152,6 +159,29 @@ def master_part(samples: np.ndarray, rate_hz: int, starts: list[int], targets: M
                         max(peak for _, peak in measured), tuple(float(g) for g in gains), tuple(ceilings))
 
 
+def _mixed_gain(turn: np.ndarray, rate_hz: int, aim_lufs: float, ceiling_db: float, gain_db: float,
+                layer: SoundLayer, start_sample: int) -> float:
+    """The speech's gain that brings the turn's mix (the music's level fixed) to *aim_lufs*.
+
+    Music in a turn (a stinger in the pause before a question, a bed) moves
+    its loudness away from the speech's; measuring the mix before encoding
+    (the secant method, from the speech's own gain) saves the second
+    encoding of the whole part that finding it after would take.
+    """
+    previous: tuple[float, float] | None = None
+    for _ in range(4):
+        now = measure_chunks(level_turn(turn, rate_hz, gain_db=gain_db, ceiling_db=ceiling_db, layer=layer,
+                                        start_sample=start_sample), rate_hz, true_peak=False).integrated_lufs
+        if not np.isfinite(now) or abs(now - aim_lufs) <= 0.05:
+            break
+        slope = 0.55  # the limiter takes back part of any gain (loudness.find_gain)
+        if previous is not None and abs(gain_db - previous[0]) > 1e-3:
+            slope = min(1.0, max(0.1, (now - previous[1]) / (gain_db - previous[0])))
+        previous = (gain_db, now)
+        gain_db += (aim_lufs - now) / slope
+    return gain_db
+
+
 def tee(chunks, path: Path) -> Iterator[np.ndarray]:
     """Pass *chunks* on, writing them to *path* as raw float32 too."""
     with open(path, "wb") as f:
@@ -161,9 +191,10 @@ def tee(chunks, path: Path) -> Iterator[np.ndarray]:
 
 
 def levelled_again(samples: np.ndarray, rate_hz: int, starts: list[int], part: MasteredPart, *,
-                   layer: SoundLayer | None = None, offset: int = 0) -> Iterator[np.ndarray]:
-    """The levelled samples of a part made earlier (from the cache): what went into its encoder."""
+                   layer: SoundLayer | None = None, offset: int = 0, stem: bool = False) -> Iterator[np.ndarray]:
+    """The levelled samples of a part made earlier (from the cache): what went into its encoder
+    (with *stem*, their speech alone: see ``level_turn``)."""
     ends = [*starts[1:], len(samples)]
     for k, (a, b) in enumerate(zip(starts, ends, strict=True)):
         yield from level_turn(samples[a:b], rate_hz, gain_db=part.gains_db[k], ceiling_db=part.ceilings_db[k],
-                              layer=layer, start_sample=offset + a)
+                              layer=layer, start_sample=offset + a, stem=stem)

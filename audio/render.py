@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,7 @@ from .speak import SynthesisStats, Synthesizer, default_cache_dir
 if TYPE_CHECKING:
     from .assemble import ChapterMark, SentenceTiming
     from .loudness import LoudnessReport
+    from .soundplan import Placement
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class RenderOptions:
     tts_command: tuple[str, ...] | None = None  # the speech worker to run, engine appended (default: audio.engines.worker)
     tts_timeout_s: float | None = None  # per batch of sentences, before it counts as hung
     cover: Artwork | None = None  # embedded as the MP3's front cover (APIC)
+    music: bool = True  # False: a [sound] episode's speech alone, as it is in the mix (verify's reference)
     # deliverables encoded from the master beside the MP3 ("m4b", "opus"): their
     # encoders are checked before speech, and the master is kept for them
     encodes: tuple[str, ...] = ()
@@ -58,6 +60,7 @@ class RenderResult:
     loudness: LoudnessReport  # measured on the decoded MP3
     synthesis: SynthesisStats
     turns_encoded: int = 0  # the rest came from the cache
+    placement: Placement | None = None  # where the [sound] table's music went (assembled samples), if any
     # with RenderOptions.encodes: the master as a float32 WAV on the MP3's timeline, a
     # temporary file beside the MP3 that publish() encodes from and removes
     master_pcm: Path | None = None
@@ -98,6 +101,11 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
     dest = Path(dest)
     precheck(episode, dest, options)  # what can fail without speech fails before it
     jobs = episode.speech_jobs()
+    lay = None
+    if episode.manifest.sound is not None:  # (checked by precheck; the files' lengths are known now)
+        from .soundplan import layout
+
+        lay = layout(episode)
 
     def tick(stage: str, total: int) -> Callable[[int], None]:
         done = 0
@@ -121,17 +129,33 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
             from .assemble import assemble, chapter_marks, moved
             from .outputs.tag import episode_tags, mp3_duration_ms, transcript_lines, write_tags
 
+            room = {} if lay is None else {"room_ms": dict(lay.room_ms), "tail_ms": lay.tail_ms}
             assembly = assemble(episode.turns, episode.chapters, clips, episode.manifest.pauses,
-                                episode.word_offsets())
+                                episode.word_offsets(), **room)
             stats = synth.stats
         if progress:
             progress("loudness and encoding", 0, 1)
         from .master import MasteringTargets, master_turns
 
         man = episode.manifest
-        mastered = master_turns(assembly.samples, assembly.rate_hz, list(assembly.turn_starts), part,
-                                MasteringTargets(man.target_lufs, man.true_peak_dbtp, man.bitrate_kbps),
-                                cache_dir=_turn_cache(options), workers=options.workers, pcm=pcm)
+        placement = layer = None
+        if lay is not None:  # music is mixed after speech, so that speech and its cache stay as they are
+            from .mix import MusicLayer
+            from .soundplan import place
+
+            placement = place(lay, assembly, man.target_lufs)
+            assembly = replace(assembly, samples=assembly.samples[:placement.end])
+            layer = MusicLayer(placement)
+        targets = MasteringTargets(man.target_lufs, man.true_peak_dbtp, man.bitrate_kbps)
+        if layer is not None and not options.music:  # the speech of the mix alone, as verify compares it
+            from .mix import master_speech_stem
+
+            mastered = master_speech_stem(assembly.samples, assembly.rate_hz, list(assembly.turn_starts), part,
+                                          targets, _turn_cache(options), layer, options.workers)
+        else:
+            mastered = master_turns(assembly.samples, assembly.rate_hz, list(assembly.turn_starts), part, targets,
+                                    cache_dir=_turn_cache(options), workers=options.workers, layer=layer,
+                                    pcm=pcm)
         loudness = mastered.loudness
         sentences = moved(assembly.sentences, [t * 1000 // assembly.rate_hz for t in assembly.turn_starts],
                           mastered.offsets_ms)
@@ -140,6 +164,11 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
         transcript = transcript_lines(episode.transcript_turns())
         turn_starts = [s.start_ms for s in sentences if s.sentence_index == 0]
         timeline = {"turn_start_ms": turn_starts, "chapter_turns": [c.turn_index for c in episode.chapters]}
+        if placement is not None:
+            from .soundplan import with_sound
+
+            marks, timeline = with_sound(marks, timeline, placement, assembly, mastered.offsets_ms, duration_ms,
+                                         man.sound.chapters)
         tags = episode_tags(episode.metadata.title, episode.metadata, transcript, marks, timeline, options.cover)
         write_tags(part, tags, id3_version=options.id3_version)
         _check_with_ffprobe(part, marks)
@@ -156,7 +185,7 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
              loudness.integrated_lufs, loudness.true_peak_dbtp)
     return RenderResult(path=dest, episode=episode, sentences=sentences, chapters=marks,
                         duration_ms=duration_ms, loudness=loudness, synthesis=stats,
-                        turns_encoded=mastered.encoded, master_pcm=pcm,
+                        turns_encoded=mastered.encoded, placement=placement, master_pcm=pcm,
                         encode_cache=_cache(options, "encodes") if pcm is not None else None)
 
 

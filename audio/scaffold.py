@@ -13,9 +13,11 @@ import json
 import tomllib
 from pathlib import Path
 
-from .episode import Episode, load_episode
+from .engines import derived
+from .episode import Episode, load_episode, words_spoken
 from .errors import InputError
 from .manifest import Pauses, manifest_from_dict
+from .voices import talk_order
 
 
 def _str(value: str) -> str:
@@ -64,6 +66,8 @@ def manifest_text(episode: Episode) -> str:
     if any(t.narration for t in episode.turns) and man.narrator:
         out.append(_line("narrator", man.narrator, "reads the lines before the first label"))
     host = next((d for d in episode.decisions if d.message.startswith("host: ")), None)
+    words = words_spoken(episode.turns)
+    order = [man.speakers[i].id for i in talk_order(man.speakers, words)]
     for s in man.speakers:
         out += ["", "[[speakers]]", _line("id", s.id), _line("name", s.name)]
         out.append(_line("labels", list(s.labels), "as written in the transcript"))
@@ -72,7 +76,7 @@ def manifest_text(episode: Episode) -> str:
         out.append(_line("role", s.role, why))
         if s.description:
             out.append(_line("description", s.description, "the role in the label"))
-        out.append(_line("voice", s.voice, "a default: see `episode voices`"))
+        out.append(_line("voice", s.voice, _voice_reason(s, words.get(s.id, 0), order.index(s.id) + 1)))
         out.append('# gender = ""  # "female" or "male": default voices follow it; never guessed from a name')
         out.append(_line("rate_wpm", s.rate_wpm))
     pauses = Pauses()
@@ -84,6 +88,20 @@ def manifest_text(episode: Episode) -> str:
     out += ["", "[lexicon]  # written word = respelling, for the speech engine only",
             '# "Nguyen" = "Win"', ""]
     return "\n".join(out)
+
+
+def _voice_reason(speaker, words: int, chooses: int) -> str:
+    """Why a default voice: its rank, and the speaker's place by talk time, words and gender."""
+    rank = derived.rank(speaker.voice)
+    which = f"default voice {rank} of {len(derived.RANKED)} natural ones" if rank else "a default voice"
+    place = "the host chooses first" if chooses == 1 and speaker.role in ("host", "narrator") else \
+        f"chooses {_ordinal(chooses)} by talk time"
+    gender = speaker.gender or "not given"
+    return f"{which} (see `episode voices`): {words} word{'' if words == 1 else 's'}, {place}; gender {gender}"
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 def init_manifest(transcript: Path, *, force: bool = False) -> tuple[Path, Episode]:

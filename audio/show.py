@@ -143,11 +143,13 @@ def with_base_url(show: Show, url: str) -> Show:
 def show_from_dict(table: dict[str, Any], *, source: str, folder: Path, defaults: Show | None = None) -> Show:
     """Validate a `[show]` table; keys it leaves out come from *defaults*."""
     for key, value in table.items():
+        if key == "sound":
+            continue  # [show.sound]: the music of every episode (audio.sound reads it)
         if key not in _KEYS:
             raise ManifestError(f"{source} [show]: unknown key {key!r} (allowed: {', '.join(_KEYS)})")
         if type(value) is not _KEYS[key]:
             raise ManifestError(f"{source} [show]: {key!r} has the wrong type ({type(value).__name__})")
-    values = dict(table)
+    values = {k: v for k, v in table.items() if k != "sound"}
     if "image" in values:
         image = Path(values["image"])
         values["image"] = image if image.is_absolute() else folder / image
@@ -211,3 +213,14 @@ def show_from_episode(metadata: Metadata, manifest: Path | None = None) -> Show:
     if not isinstance(table, dict):
         raise ManifestError(f"{manifest}: [show] must be a table")
     return show_from_dict(table, source=str(manifest), folder=Path(manifest).parent, defaults=inferred)
+
+
+def load_show_sound(path: Path):
+    """The `[show.sound]` table of a show (or first episode's) manifest: every episode's music, or None."""
+    from .sound import sound_from_dict
+
+    table = _read_toml(path).get("show", {})
+    sound = table.get("sound") if isinstance(table, dict) else None
+    if sound is None:
+        return None
+    return sound_from_dict(sound, source=str(path), folder=Path(path).parent, name="[show.sound]")

@@ -20,6 +20,7 @@ from .episode import Episode
 from .errors import OutputError
 from .files import write_atomic
 from .show import Show
+from .sound import fingerprint
 from .speak import engines_fingerprint
 
 STATE_DIR = ".episode-batch"
@@ -49,6 +50,8 @@ def episode_key(source: Source, episode: Episode, show: Show, cover: Artwork, id
         "transcript": _digest(source.transcript.read_bytes()), "manifest": _digest(manifest),
         "show": [show.title, show.author], "cover": cover.digest,
         "engines": engines_fingerprint([s.voice for s in episode.manifest.speakers]),
+        # the music and its files (a show's [show.sound] is in no episode's manifest); none: the key as before
+        **({"sound": fingerprint(episode.manifest.sound)} if episode.manifest.sound else {}),
     }).encode())
 
 

@@ -142,6 +142,7 @@ def reference_from_transcript(transcript: Path, manifest: Path | None,
     episode = load_episode(transcript, manifest)
     marks = read_chapters(audio) if Path(audio).is_file() else ()
     timeline = (read_timeline(audio) if Path(audio).is_file() else None) or {}
+    marks = _speech_marks(marks, timeline)
     starts = timeline.get("turn_start_ms") or []
     if len(starts) != len(episode.turns):
         starts = [None] * len(episode.turns)
@@ -169,12 +170,18 @@ def reference_from_tags(audio: Path) -> tuple[list[RefTurn], list[RefChapter]]:
     if len(starts) != len(turns):
         starts = [None] * len(turns)
     ref_turns = [RefTurn(s, t, start) for (s, t), start in zip(turns, starts)]
-    marks = read_chapters(audio)
-    chapter_turns = timeline.get("chapter_turns")
+    marks = _speech_marks(read_chapters(audio), timeline)
+    chapter_turns = [t for t in timeline.get("chapter_turns") or [] if t is not None]
     if not chapter_turns or len(chapter_turns) != len(marks):
         chapter_turns = _turns_at(marks, starts) if all(x is not None for x in starts) else None
     chapters = [RefChapter(m.title, m.start_ms, t) for m, t in zip(marks, chapter_turns or [])]
     return ref_turns, chapters
+
+
+def _speech_marks(marks, timeline: dict) -> tuple:
+    """The chapters that start with speech: without the music's ("Intro", "Outro"), which no words begin."""
+    music = set((timeline.get("sound") or {}).get("music_chapters", ()))
+    return tuple(m for n, m in enumerate(marks) if n not in music)
 
 
 def _turns_at(marks, starts) -> list[int]:

@@ -102,6 +102,36 @@ def test_feed(seed_render, seed_published):
     assert chapters.get("type") == "application/json+chapters" and chapters.get("url") == "seed.chapters.json"
 
 
+def test_feed_chapters_inline_as_gpodder_and_feedparser_read_them(seed_render, seed_published):
+    """Podlove Simple Chapters in the item, as the MP3's CHAP frames: gPodder's parser reads no other kind."""
+    import feedparser
+    import podcastparser
+    from mutagen.id3 import ID3
+
+    tags = ID3(seed_render.path)
+    chap = sorted((f.start_time, f.sub_frames["TIT2"].text[0]) for f in tags.getall("CHAP"))
+    with open(seed_published["feed.xml"], "rb") as f:
+        gpodder = podcastparser.parse("file:feed.xml", f)
+    (episode,) = gpodder["episodes"]
+    # gPodder keeps whole seconds of a start; the feed has the milliseconds (below)
+    assert [(c["start"], c["title"]) for c in episode["chapters"]] == [(ms // 1000, t) for ms, t in chap]
+    parsed = feedparser.parse(seed_published["feed.xml"].read_bytes())
+    entry = parsed.entries[0]
+    assert [c["title"] for c in entry.psc_chapters["chapters"]] == [t for _, t in chap]
+    assert entry.psc_chapters["version"] == "1.2"
+    raw = seed_published["feed.xml"].read_text(encoding="utf-8")
+    assert 'xmlns:psc="http://podlove.org/simple-chapters"' in raw
+    assert '<psc:chapter start="00:00:00.000" title=' in raw
+    # transcripts JSON first, then VTT, then SRT: AntennaPod takes the first kind it knows
+    ns = {"podcast": "https://podcastindex.org/namespace/1.0"}
+    item = ET.parse(seed_published["feed.xml"]).getroot().find("channel/item")
+    assert [t.get("type") for t in item.findall("podcast:transcript", ns)] == [
+        "application/json", "application/json", "text/vtt", "application/x-subrip"]
+    psc = item.findall("{http://podlove.org/simple-chapters}chapters/{http://podlove.org/simple-chapters}chapter")
+    assert [(c.get("start"), c.get("title")) for c in psc] == [
+        (f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}", t) for ms, t in chap]
+
+
 @pytest.mark.parametrize("which", ["default voices (hibari, piper)", "--engine pyttsx3"])
 def test_cue_starts_agree_with_whisper(request, which):
     """Captions start where their words are heard, for every engine: median under 250 ms, none over 500."""

@@ -63,10 +63,16 @@ class VoiceSpec:
 
     engine: str
     voice: str  # the engine's own id, e.g. "heart", "gmw/en-us+m3"
+    transform: str = ""  # a derived voice's, after "~": "deep", "pitch_st=-4,speed=0.9"
+
+    @property
+    def base(self) -> str:
+        """The model's ``ENGINE:VOICE``, without a derived voice's transform."""
+        return f"{self.engine}:{self.voice}"
 
     @property
     def name(self) -> str:
-        return f"{self.engine}:{self.voice}"
+        return f"{self.base}~{self.transform}" if self.transform else self.base
 
 
 def parse_voice(name: str) -> VoiceSpec:
@@ -76,12 +82,25 @@ def parse_voice(name: str) -> VoiceSpec:
     if not sep:
         engine, voice = "pyttsx3", name
     engine = engine.strip().lower()
-    voice = voice.strip()
+    voice, _, transform = voice.strip().partition("~")
+    voice, transform = voice.strip(), transform.strip().replace(" ", "")
     if engine not in ENGINES:
         raise VoiceError(f"unknown speech engine {engine!r} in voice {name!r} (engines: {', '.join(ENGINES)})")
     if not voice:
         raise VoiceError(f"voice {name!r} names no voice of {engine} (see `episode voices`)")
-    return VoiceSpec(engine, voice)
+    if "~" in name and not transform:
+        raise VoiceError(f"voice {name!r} names no derived voice after '~' (see `episode voices`)")
+    if transform and engine not in NEURAL:
+        raise VoiceError(f"voice {name!r}: derived voices are made from the neural engines' models; "
+                         f"espeak-ng's own variants are VOICE+VARIANT (see `episode voices --engine pyttsx3`)")
+    return VoiceSpec(engine, voice, transform)
+
+
+def derived_settings(spec: VoiceSpec) -> tuple[float, float]:
+    """(pitch_st, speed) of *spec*'s transform: (0, 1) for a model as it is."""
+    from .derived import settings
+
+    return settings(spec.base, spec.transform, spec.name)
 
 
 def canonical(name: str) -> str:
@@ -99,6 +118,7 @@ def engine(name: str) -> ModuleType:
 def check_voice(name: str) -> VoiceSpec:
     """Refuse, before anything is spoken, a voice that cannot be spoken here and now."""
     spec = parse_voice(name)
+    derived_settings(spec)  # an unknown name or a setting out of range, before the engine loads anything
     engine(spec.engine).check(spec.voice)
     return spec
 
@@ -119,7 +139,9 @@ def fingerprint(voices) -> str:
     parts = []
     for name in sorted({canonical(v) for v in voices}):
         spec = parse_voice(name)
-        parts.append(f"{spec.name}={engine(spec.engine).fingerprint(spec.voice)}")
+        # a derived voice's settings too: a name keeps its meaning only while its settings stay
+        derived = "|pitch_st={:g},speed={:g}".format(*derived_settings(spec)) if spec.transform else ""
+        parts.append(f"{spec.name}={engine(spec.engine).fingerprint(spec.voice)}{derived}")
     return ";".join(parts)
 
 

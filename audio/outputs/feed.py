@@ -32,6 +32,8 @@ from ..show import Show
 ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"
 ATOM_NS = "http://www.w3.org/2005/Atom"
+# Podlove Simple Chapters, inline in each item: gPodder (podcastparser) and
+# feedparser read these, where they read no podcast:chapters file.
 PSC_NS = "http://podlove.org/simple-chapters"
 PSC_VERSION = "1.2"
 OPUS_MIME = "audio/ogg; codecs=opus"
@@ -76,10 +78,10 @@ def _pc(tag: str) -> str:
     return f"{{{PODCAST_NS}}}{tag}"
 
 
-def npt(ms: int) -> str:
-    """HH:MM:SS.mmm, the normal play time Podlove Simple Chapters take."""
-    seconds, milli = divmod(ms, 1000)
-    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}.{milli:03d}"
+def normal_play_time(ms: int) -> str:
+    """HH:MM:SS.mmm, as Podlove Simple Chapters writes a start."""
+    seconds, milli = divmod(int(ms), 1000)
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{milli:03d}"
 
 
 def duration_hms(ms: int) -> str:
@@ -189,4 +191,4 @@ def _add_item(channel: ET.Element, show: Show, item: FeedItem, cover_name: str) 
     if item.chapters:
         chapters = _add(el, f"{{{PSC_NS}}}chapters", version=PSC_VERSION)
         for start_ms, title in item.chapters:
-            _add(chapters, f"{{{PSC_NS}}}chapter", start=npt(start_ms), title=title)
+            _add(chapters, f"{{{PSC_NS}}}chapter", start=normal_play_time(start_ms), title=title)

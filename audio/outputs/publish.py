@@ -59,8 +59,8 @@ def _seconds(ms: int) -> float:
 
 def chapters_json(marks) -> dict:
     return {"version": CHAPTERS_VERSION,
-            "chapters": [{"startTime": _seconds(m.start_ms), "endTime": _seconds(m.end_ms), "title": m.title}
-                         for m in marks]}
+            "chapters": [{"startTime": _seconds(m.start_ms), "endTime": _seconds(m.end_ms), "title": m.title,
+                          **({} if m.toc else {"toc": False})} for m in marks]}
 
 
 def transcript_json(cues: Iterable[Cue]) -> dict:
