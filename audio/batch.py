@@ -38,7 +38,7 @@ from .files import write_atomic
 from .formats import EXTENSIONS
 from .manifest import manifest_beside
 from .outputs.feed import FeedItem, build_feed
-from .outputs.publish import FORMATS
+from .outputs.publish import ENCODED, FORMATS
 from .outputs.showpage import show_page_html
 from .render import RenderOptions
 from .show import FEED_NAME, SHOW_PAGE, Show, load_show, load_show_sound, show_from_episode, with_base_url
@@ -263,12 +263,14 @@ def _render_show(sources: list[Source], options: BatchOptions, on_event: Callabl
             episode = replace(episode, manifest=replace(episode.manifest, metadata=replace(
                 meta, show=show.title, author=meta.author or show.author)))
             art = images.get(source.slug, cover)
-            keys[source.slug] = key = episode_key(source, episode, show, art, options.id3_version)
+            formats = EPISODE_FORMATS + show.extras
+            keys[source.slug] = key = episode_key(source, episode, show, art, options.id3_version, formats)
             state = cat.up_to_date(source.slug, key)
-            job = Job(slug=source.slug, episode=episode, formats=EPISODE_FORMATS, page_name=f"{source.slug}.html",
+            job = Job(slug=source.slug, episode=episode, formats=formats, page_name=f"{source.slug}.html",
                       show_href=SHOW_PAGE, image_name=f"{source.slug}.{art.extension}" if source.slug in images else "",
                       verify=options.verify,
-                      options=RenderOptions(id3_version=options.id3_version, cache_dir=options.cache_dir, cover=art))
+                      options=RenderOptions(id3_version=options.id3_version, cache_dir=options.cache_dir, cover=art,
+                                            encodes=tuple(f for f in ENCODED if f in formats)))
             if state is None:
                 jobs.append(job)
             elif options.verify and not state.get("verified"):
@@ -359,8 +361,8 @@ def _write_show(cat: _Catalogue, show: Show, cover: Artwork, images: dict[str, A
         if state is None:
             continue
         item = FeedItem(**{**state["item"], "chapters": tuple(map(tuple, state["item"].get("chapters", ())))})
-        items.append(replace(item, number=numbers[source.slug],
-                             mp3_bytes=(cat.out / item.mp3_name).stat().st_size))
+        items.append(replace(item, number=numbers[source.slug], mp3_bytes=(cat.out / item.mp3_name).stat().st_size,
+                             opus_bytes=(cat.out / item.opus_name).stat().st_size if item.opus_name else 0))
         art = images.get(source.slug)
         if art and write_if_changed(cat.out / item.image_name, art.data):
             written.append(item.image_name)

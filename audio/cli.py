@@ -99,15 +99,20 @@ def render(
     no_sidecars: Annotated[bool, typer.Option("--no-sidecars", help="Write only the MP3.")] = False,
     skip: Annotated[list[str], typer.Option("--skip", help="Leave out one sidecar: vtt, srt, chapters, transcript, words, feed or player (repeatable).")] = [],
     base_url: Annotated[str, typer.Option("--base-url", help="Where the files will be published, for the feed's links (default: relative links).")] = "",
+    epub: Annotated[bool, typer.Option("--epub", help="Also write OUT.epub: an EPUB 3 read-aloud book (text highlighted as it is heard).")] = False,
+    m4b: Annotated[bool, typer.Option("--m4b", help="Also write OUT.m4b: an AAC audiobook with chapters and cover.")] = False,
+    opus: Annotated[bool, typer.Option("--opus", help="Also write OUT.opus: Ogg Opus with chapters and cover (the feed's alternate enclosure).")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Write every deliverable: --epub --m4b --opus.")] = False,
 ) -> None:
     """Render TRANSCRIPT to a tagged, chaptered MP3 with cover art, with captions, chapters, transcript, feed and player beside it.
 
-    Example: episode render seeds/flashpoint-iran-zelin.txt -o output/episode.mp3 --voice zelin=pyttsx3:gmw/en-gb-x-rp+m1
+    Example: episode render seeds/flashpoint-iran-zelin.txt -o output/episode.mp3 --all
     """
     from .art import generate_cover, load_artwork
     from .episode import load_episode
     from .manifest import manifest_beside
-    from .outputs.publish import FORMATS, publish
+    from .outputs.m4b import chapter_warning
+    from .outputs.publish import ENCODED, EXTRAS, chosen_formats, publish
     from .render import RenderOptions
     from .render import render as render_episode
     from .show import show_from_episode, with_base_url
@@ -116,12 +121,12 @@ def render(
     out = out_or_default(out, transcript)
     if id3v2 not in (3, 4):
         raise _fail(f"--id3v2 must be 3 or 4, not {id3v2}")
-    unknown = [f for f in skip if f not in FORMATS]
-    if unknown:
-        raise _fail(f"--skip takes one of {', '.join(FORMATS)}, not {unknown[0]!r}")
-    formats = () if no_sidecars else tuple(f for f in FORMATS if f not in skip)
+    wanted = EXTRAS if all_ else [f for f, on in zip(EXTRAS, (epub, m4b, opus)) if on]
+    formats = chosen_formats(skip=skip, no_sidecars=no_sidecars, extras=wanted)
     episode = load_episode(transcript, manifest, voices=_parse_voices(voice), engine=engine)
     _warn(episode)
+    if "m4b" in formats and (nero := chapter_warning(len(episode.chapters))):
+        typer.echo(f"Warning: {nero}", err=True)
     show = show_from_episode(episode.metadata, manifest or manifest_beside(transcript))
     if base_url:  # checked before the render, not after it
         show = with_base_url(show, base_url)
@@ -129,7 +134,8 @@ def render(
     # feed without itunes:image: without an image, one is made, as a batch does.
     image = episode.metadata.image or show.image
     cover = load_artwork(Path(image)) if image else generate_cover(show.title)
-    options = RenderOptions(id3_version=id3v2, cache_dir=cache_dir, use_cache=not no_cache, cover=cover)
+    options = RenderOptions(id3_version=id3v2, cache_dir=cache_dir, use_cache=not no_cache, cover=cover,
+                            encodes=tuple(f for f in ENCODED if f in formats))
     with _progress_bar() as progress:
         result = render_episode(episode, out, options, progress)
     typer.echo(f"Wrote {result.path} ({result.duration_ms / 1000:.1f} s, {len(result.chapters)} chapters, "

@@ -13,13 +13,14 @@ a render still running, or of another machine's (a shared folder), is kept.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
 import tempfile
 from pathlib import Path
 
-from .errors import OutputError
+from .errors import EpisodeError, OutputError
 
 
 def write_atomic(dest: Path, data: bytes | str) -> Path:
@@ -55,6 +56,24 @@ def temporary_beside(dest: Path, suffix: str) -> Path:
         raise OutputError(f"cannot write to {dest.parent}: {exc.strerror}") from None
     os.close(fd)
     return Path(name)
+
+
+@contextlib.contextmanager
+def replacing(dest: Path, suffix: str):
+    """A temporary file beside *dest* to write (see :func:`temporary_beside`), renamed onto *dest* on success.
+
+    On any failure or interrupt it is removed and *dest* stays as it was.
+    """
+    part = temporary_beside(dest, suffix)
+    try:
+        yield part
+        os.chmod(part, 0o644)  # mkstemp made it private; a deliverable is for publishing
+        os.replace(part, dest)
+    except BaseException as exc:
+        part.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, EpisodeError):  # a full disk, a folder in the way
+            raise OutputError(f"cannot write {dest}: {exc.strerror or exc}") from None
+        raise
 
 
 def _host() -> str:

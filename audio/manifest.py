@@ -102,6 +102,8 @@ class Manifest:
     target_lufs: float = -16.0
     true_peak_dbtp: float = -1.0
     bitrate_kbps: int = 64
+    m4b_bitrate_kbps: int = 64  # AAC (--m4b)
+    opus_bitrate_kbps: int = 32  # Opus (--opus), transparent for speech at about half the MP3's rate
     episode_keys: frozenset[str] = frozenset()  # the [episode] keys the file gave; the transcript may fill the others
     removed: tuple[Removal, ...] = ()  # characters taken out of its strings (audio.hygiene), for `episode inspect`
     sound: SoundSettings | None = None  # [sound] over [show.sound]; None: speech alone, as always
@@ -148,7 +150,8 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
                 "word_gap_ms": int, "gender": str, "speed": (int, float), "pitch_st": (int, float),
                 "voices": dict, "description": str},
     "render": {"sentence_pause_ms": int, "turn_pause_ms": int, "chapter_pause_ms": int,
-               "target_lufs": (int, float), "true_peak_dbtp": (int, float), "bitrate_kbps": int},
+               "target_lufs": (int, float), "true_peak_dbtp": (int, float), "bitrate_kbps": int,
+               "m4b_bitrate_kbps": int, "opus_bitrate_kbps": int},
 }
 # [show] is read by audio.show: an episode's manifest may carry its show's settings.
 _TOP_LEVEL = {"episode", "speakers", "lexicon", "chapter_titles", "render", "show", "sound"}
@@ -278,7 +281,10 @@ def manifest_from_dict(data: dict[str, Any], *, source: str = "manifest", folder
                     chapter_titles=titles, lexicon=tuple(lexicon), pauses=pauses,
                     target_lufs=float(render.get("target_lufs", -16.0)),
                     true_peak_dbtp=float(render.get("true_peak_dbtp", -1.0)),
-                    bitrate_kbps=render.get("bitrate_kbps", 64), episode_keys=frozenset(episode), sound=sound)
+                    bitrate_kbps=render.get("bitrate_kbps", 64),
+                    m4b_bitrate_kbps=render.get("m4b_bitrate_kbps", 64),
+                    opus_bitrate_kbps=render.get("opus_bitrate_kbps", 32), episode_keys=frozenset(episode),
+                    sound=sound)
 
 
 def load_manifest(path: Path) -> Manifest:

@@ -72,6 +72,10 @@ def precheck(episode: Episode, dest: Path, options: RenderOptions) -> None:
     _check_folder(dest.parent)
     tools.require("ffmpeg")
     tools.require("ffprobe")
+    if options.encodes:
+        from .outputs.encoders import check_encoders
+
+        check_encoders(options.encodes)
     episode.check_voices()  # each engine checks what it needs: espeak-ng, its package, its model
     meta = episode.metadata
     if not meta.title.strip():

@@ -45,6 +45,9 @@ class RenderOptions:
     tts_timeout_s: float | None = None  # per batch of sentences, before it counts as hung
     cover: Artwork | None = None  # embedded as the MP3's front cover (APIC)
     music: bool = True  # False: a [sound] episode's speech alone, as it is in the mix (verify's reference)
+    # deliverables encoded from the master beside the MP3 ("m4b", "opus"): their
+    # encoders are checked before speech, and the master is kept for them
+    encodes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,12 +61,20 @@ class RenderResult:
     synthesis: SynthesisStats
     turns_encoded: int = 0  # the rest came from the cache
     placement: Placement | None = None  # where the [sound] table's music went (assembled samples), if any
+    # with RenderOptions.encodes: the master as a float32 WAV on the MP3's timeline, a
+    # temporary file beside the MP3 that publish() encodes from and removes
+    master_pcm: Path | None = None
+    encode_cache: Path | None = None  # where encodes of the master are kept (None: --no-cache)
+
+
+def _cache(options: RenderOptions, kind: str) -> Path | None:
+    if not options.use_cache:
+        return None
+    return (options.cache_dir or default_cache_dir()) / kind
 
 
 def _turn_cache(options: RenderOptions) -> Path | None:
-    if not options.use_cache:
-        return None
-    return (options.cache_dir or default_cache_dir()) / "turns"
+    return _cache(options, "turns")
 
 
 def _synthesiser(options: RenderOptions) -> Synthesizer:
@@ -109,6 +120,7 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
     preload = threading.Thread(target=_import_later_stages, daemon=True)
     preload.start()
     part = temporary_beside(dest, ".part.mp3")
+    pcm = temporary_beside(dest, ".master.wav") if options.encodes else None
     try:
         owned = synthesizer is None
         with _synthesiser(options) if owned else contextlib.nullcontext(synthesizer) as synth:
@@ -142,7 +154,8 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
                                           targets, _turn_cache(options), layer, options.workers)
         else:
             mastered = master_turns(assembly.samples, assembly.rate_hz, list(assembly.turn_starts), part, targets,
-                                    cache_dir=_turn_cache(options), workers=options.workers, layer=layer)
+                                    cache_dir=_turn_cache(options), workers=options.workers, layer=layer,
+                                    pcm=pcm)
         loudness = mastered.loudness
         sentences = moved(assembly.sentences, [t * 1000 // assembly.rate_hz for t in assembly.turn_starts],
                           mastered.offsets_ms)
@@ -164,14 +177,16 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
         os.chmod(part, 0o644)  # mkstemp made it private; an episode is for publishing
         os.replace(part, dest)
     except BaseException:
-        with contextlib.suppress(OSError):
-            part.unlink()
+        for path in (part, pcm):
+            with contextlib.suppress(OSError, TypeError):
+                path.unlink()
         raise
     log.info("wrote %s: %.1f s, %.2f LUFS, %.2f dBTP", dest, duration_ms / 1000,
              loudness.integrated_lufs, loudness.true_peak_dbtp)
     return RenderResult(path=dest, episode=episode, sentences=sentences, chapters=marks,
                         duration_ms=duration_ms, loudness=loudness, synthesis=stats,
-                        turns_encoded=mastered.encoded, placement=placement)
+                        turns_encoded=mastered.encoded, placement=placement, master_pcm=pcm,
+                        encode_cache=_cache(options, "encodes") if pcm is not None else None)
 
 
 def _import_later_stages() -> None:

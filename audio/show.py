@@ -74,6 +74,15 @@ class Show:
     image: Path | None = None  # cover art; None: one is generated from the title
     base_url: str = ""  # where DIR is published; "" keeps links relative
     guid: str = ""  # podcast:guid; "" derives it from the feed URL
+    # deliverables beside each episode's MP3 and sidecars (`episode render --epub/--m4b/--opus`)
+    epub: bool = False
+    m4b: bool = False
+    opus: bool = False
+
+    @property
+    def extras(self) -> tuple[str, ...]:
+        """The deliverables each episode gets besides its sidecars, in publish's order."""
+        return tuple(name for name in ("epub", "m4b", "opus") if getattr(self, name))
 
     def url(self, name: str) -> str:
         """*name*'s address once published: absolute under base_url, else relative."""
@@ -122,7 +131,8 @@ def podcast_guid(feed_url: str) -> str:
     return str(uuid.uuid5(PODCAST_GUID_NAMESPACE, bare))
 
 
-_KEYS: dict[str, type] = {f.name: (bool if f.name == "explicit" else str) for f in fields(Show)}
+_BOOLEANS = {"explicit", "epub", "m4b", "opus"}
+_KEYS: dict[str, type] = {f.name: (bool if f.name in _BOOLEANS else str) for f in fields(Show)}
 
 
 def with_base_url(show: Show, url: str) -> Show:

@@ -41,11 +41,12 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def episode_key(source: Source, episode: Episode, show: Show, cover: Artwork, id3_version: int) -> str:
-    """What the episode's files depend on, as one hash."""
+def episode_key(source: Source, episode: Episode, show: Show, cover: Artwork, id3_version: int,
+                formats: tuple[str, ...] = ()) -> str:
+    """What the episode's files depend on, as one hash (*formats*: the files written beside its MP3)."""
     manifest = source.manifest.read_bytes() if source.manifest else b""
     return _digest(json.dumps({
-        "format": BATCH_FORMAT, "slug": source.slug, "id3": id3_version,
+        "format": BATCH_FORMAT, "slug": source.slug, "id3": id3_version, "files": list(formats),
         "transcript": _digest(source.transcript.read_bytes()), "manifest": _digest(manifest),
         "show": [show.title, show.author], "cover": cover.digest,
         "engines": engines_fingerprint([s.voice for s in episode.manifest.speakers]),

@@ -57,11 +57,18 @@ with one-digit hours, YouTube's rolling automatic captions, a page with a
 timestamp before each line), built from the seed's turns, read and parsed
 as `episode` does (load_episode).
 
+deliverables (only with --deliverables, and then alone): on the seed, the EPUB's build time (in
+process, from the render), EPUBCheck's errors and warnings on it, its SMIL clips' gaps, overlaps and
+clips past the MP3's end; `episode render --all` against `episode render` (the MP3 and its default
+sidecars), each with an empty clip cache, interleaved --repeat times (medians), and the same pair with
+a warm cache; the M4B's chapters (ffprobe, and mutagen's Nero) and the Opus file's (mutagen's
+comments) against the MP3's (ffprobe), to the millisecond.
+
 sound (only with --sound, and then alone): the seed with intro, bed, stingers and outro, cold
 and warm against the same without music, and what verify hears of it (scripts/bench_sound.py).
 
 Run: .venv/bin/python scripts/bench.py [--repeat N] [--quality --no-timing | --player | --parse | --sound
-                                       | --batch [--batch-episodes N --batch-minutes M]]
+                                       | --deliverables | --batch [--batch-episodes N --batch-minutes M]]
 """
 
 from __future__ import annotations
@@ -600,7 +607,15 @@ def main() -> None:
     parser.add_argument("--voices", action="store_true",
                         help="only panels of 2, 3, 4 and 6 speakers, judged (needs scripts/install_judges.sh)")
     parser.add_argument("--sound", action="store_true", help="only the seed with its music (scripts/bench_sound.py)")
+    parser.add_argument("--deliverables", action="store_true",
+                        help="only the EPUB, M4B and Opus figures (EPUBCheck, clips, --all against render)")
     args = parser.parse_args()
+    if args.deliverables:
+        from bench_deliverables import deliverables_bench
+
+        with tempfile.TemporaryDirectory(prefix="episode-bench-") as name:
+            deliverables_bench(Path(name), args.repeat)
+        return
     if args.voices:
         from bench_voices import bench_voices
 

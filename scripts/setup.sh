@@ -9,8 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # espeak-ng and ffmpeg are what episode drives; the rest are the independent
-# readers and the browser the tests check its output with.
-DEBIAN_PACKAGES=(espeak-ng ffmpeg libimage-exiftool-perl chromium)
+# readers and the browser the tests check its output with (Java runs EPUBCheck).
+DEBIAN_PACKAGES=(espeak-ng ffmpeg libimage-exiftool-perl chromium default-jre-headless)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

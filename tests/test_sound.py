@@ -219,6 +219,25 @@ def test_intro_and_outro_chapters_are_music(renders):
     assert timeline["sound"]["music_chapters"] == [0, len(chapters) - 1]
 
 
+def test_the_read_aloud_book_plays_the_music_too(renders):
+    """The intro and outro are pages of their own (their heading's clip), so no music is skipped."""
+    from audio.outputs.overlay import check_clips
+    from audio.outputs.tag import mp3_duration_ms
+
+    from .epubtools import book_clips, epubcheck
+
+    _, _, full = renders
+    (book,) = publish(full, formats=("epub",))
+    clips, durations, total, srcs = book_clips(book)
+    assert check_clips(clips, mp3_duration_ms(full.path)).ok
+    assert total == full.duration_ms and len(durations) == len(full.chapters)
+    last = len(full.chapters)
+    assert srcs[0] == "chapter-001.xhtml#c1" and srcs[-1] == f"chapter-{last:03d}.xhtml#c{last}"
+    assert clips[0].begin_ms == 0 and clips[0].end_ms == full.chapters[1].start_ms
+    assert len(clips) == len(full.sentences) + 2
+    assert epubcheck(book) == []
+
+
 def test_verify_hears_speech_over_the_bed_with_and_without_music(renders, clip_cache):
     _, _, full = renders
     src = full.path.with_suffix(".txt")

@@ -131,7 +131,8 @@ def _run(job: Job, folder: Path) -> Outcome:
     if job.render:
         synth = _synthesizer(job.options.cache_dir, job.options.workers)
         result = render(job.episode, mp3, job.options, synthesizer=synth)
-        written = publish(result, formats=job.formats, player_name=job.page_name, show_href=job.show_href)
+        written = publish(result, formats=job.formats, player_name=job.page_name, show_href=job.show_href,
+                          cover=job.options.cover)
         files = (mp3.name, *(p.name for p in written))
         item = feed_item(result, job.formats, page_name=job.page_name, image_name=job.image_name)
         duration_ms = result.duration_ms

@@ -3,6 +3,18 @@
 The one builder for `episode render`'s one-item feed and a catalogue's
 `feed.xml`, with what Apple Podcasts and Podcast Index require of a
 channel and its items (Show.warnings says what a show lacks for them).
+
+Written for the clients as they are, not only as the specifications say:
+
+- the ``podcast:`` namespace under its official URL, which Podcast Index,
+  AntennaPod and most apps read; gPodder's parser (podcastparser) reads
+  those elements only under the namespace's older GitHub URL, so each item
+  also carries its chapters inline as Podlove Simple Chapters
+  (``psc:chapters``), which gPodder and other Podlove readers take;
+- transcripts listed JSON first, then WebVTT, then SRT: AntennaPod takes
+  the first of the type it prefers most (JSON, VTT, SRT, in that order);
+- the Opus file, when there is one, as a ``podcast:alternateEnclosure``:
+  Apple takes only MP3 and AAC, so the MP3 stays the enclosure.
 Nothing in it depends on the clock: the same show and episodes give the same bytes, so a re-run that
 changes nothing leaves feed.xml untouched.
 """
@@ -23,8 +35,10 @@ ATOM_NS = "http://www.w3.org/2005/Atom"
 # Podlove Simple Chapters, inline in each item: gPodder (podcastparser) and
 # feedparser read these, where they read no podcast:chapters file.
 PSC_NS = "http://podlove.org/simple-chapters"
-ET.register_namespace("psc", PSC_NS)
+PSC_VERSION = "1.2"
+OPUS_MIME = "audio/ogg; codecs=opus"
 ET.register_namespace("itunes", ITUNES_NS)
+ET.register_namespace("psc", PSC_NS)
 ET.register_namespace("podcast", PODCAST_NS)
 ET.register_namespace("atom", ATOM_NS)
 
@@ -50,7 +64,10 @@ class FeedItem:
     transcript_json_name: str = ""
     words_json_name: str = ""  # the same transcript, one segment per word: for read-along
     chapters_name: str = ""
-    chapters: tuple[tuple[int, str], ...] = ()  # (start_ms, title) of every chapter, as the MP3's CHAP frames
+    opus_name: str = ""  # the Opus file: an alternate enclosure
+    opus_bytes: int = 0
+    opus_kbps: int = 0  # its encoder's bit rate
+    chapters: tuple[tuple[int, str], ...] = ()  # (start ms, title), as the MP3's chapters: psc:chapters
 
 
 def _it(tag: str) -> str:
@@ -157,21 +174,21 @@ def _add_item(channel: ET.Element, show: Show, item: FeedItem, cover_name: str) 
     if item.number is not None:
         _add(el, _pc("episode"), str(item.number))
     language = item.language or show.language
-    # JSON first: AntennaPod takes the first it knows of JSON, then VTT, then SRT
-    if item.transcript_json_name:
-        _add(el, _pc("transcript"), url=show.url(item.transcript_json_name), type="application/json",
-             language=language)
-    if item.words_json_name:
-        _add(el, _pc("transcript"), url=show.url(item.words_json_name), type="application/json",
-             language=language)
-    if item.vtt_name:
-        _add(el, _pc("transcript"), url=show.url(item.vtt_name), type="text/vtt", language=language, rel="captions")
-    if item.srt_name:
-        _add(el, _pc("transcript"), url=show.url(item.srt_name), type="application/x-subrip", language=language,
-             rel="captions")
+    if item.opus_name:
+        alternate = _add(el, _pc("alternateEnclosure"), type=OPUS_MIME, length=str(item.opus_bytes),
+                         **({"bitrate": str(item.opus_kbps * 1000)} if item.opus_kbps else {}), title="Opus")
+        _add(alternate, _pc("source"), uri=show.url(item.opus_name))
+    # JSON first, then WebVTT, then SRT: AntennaPod takes the first of the kind it prefers most.
+    for name, kind, rel in ((item.transcript_json_name, "application/json", ""),
+                            (item.words_json_name, "application/json", ""),
+                            (item.vtt_name, "text/vtt", "captions"),
+                            (item.srt_name, "application/x-subrip", "captions")):
+        if name:
+            _add(el, _pc("transcript"), url=show.url(name), type=kind, language=language,
+                 **({"rel": rel} if rel else {}))
     if item.chapters_name:
         _add(el, _pc("chapters"), url=show.url(item.chapters_name), type="application/json+chapters")
     if item.chapters:
-        chapters = _add(el, f"{{{PSC_NS}}}chapters", version="1.2")
+        chapters = _add(el, f"{{{PSC_NS}}}chapters", version=PSC_VERSION)
         for start_ms, title in item.chapters:
             _add(chapters, f"{{{PSC_NS}}}chapter", start=normal_play_time(start_ms), title=title)

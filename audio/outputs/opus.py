@@ -1,0 +1,88 @@
+"""Stage 4: OUT.opus, the episode in Ogg Opus, an alternate enclosure for players that take it.
+
+libopus from the render's master (see ``encoders``), checked decoded
+against the MP3's loudness targets.  Tags are Vorbis comments, written with
+mutagen: chapters in the convention players read (``CHAPTER000=00:00:00.000``,
+``CHAPTER000NAME=Title``; milliseconds always in three digits, as VLC parses
+them) and the cover as a FLAC picture block (``METADATA_BLOCK_PICTURE``).
+Apple Podcasts takes only MP3 and AAC enclosures, so the feed lists this one
+as a ``podcast:alternateEnclosure`` and keeps the MP3 as its enclosure.
+Muxed bit-exact (the Ogg stream's serial number is otherwise random), so
+that the same master gives the same file.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+from mutagen import MutagenError
+from mutagen.flac import Picture
+from mutagen.id3 import PictureType
+from mutagen.oggopus import OggOpus
+
+from ..errors import TagError
+from ..files import replacing
+from .encoders import EncodeStore, Encoded, cached_encode, encode_checked, file_digest, run_ffmpeg
+from .tag import EpisodeTags
+
+MIME = "audio/ogg; codecs=opus"
+
+
+def chapter_time(ms: int) -> str:
+    """HH:MM:SS.mmm, as the Vorbis-comment chapter convention writes a start."""
+    seconds, milli = divmod(ms, 1000)
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}.{milli:03d}"
+
+
+def vorbis_comments(tags: EpisodeTags) -> list[tuple[str, str]]:
+    """The file's comments, in order: the episode's, then CHAPTERnnn and CHAPTERnnnNAME per chapter."""
+    out = [(k, v) for k, v in (("TITLE", tags.title), ("ARTIST", tags.artist), ("ALBUM", tags.album),
+                                ("DATE", tags.date), ("GENRE", "Podcast"), ("LANGUAGE", tags.language),
+                                ("DESCRIPTION", tags.description), ("LYRICS", tags.transcript)) if v]
+    for n, m in enumerate(tags.chapters):
+        out += [(f"CHAPTER{n:03d}", chapter_time(m.start_ms)), (f"CHAPTER{n:03d}NAME", m.title)]
+    if tags.cover is not None:
+        pic = Picture()
+        pic.type, pic.mime, pic.desc = PictureType.COVER_FRONT, tags.cover.mime, "Cover"
+        pic.width = pic.height = tags.cover.side_px
+        pic.depth, pic.data = 24, tags.cover.data
+        out.append(("METADATA_BLOCK_PICTURE", base64.b64encode(pic.write()).decode("ascii")))
+    return out
+
+
+def write_opus(master: Path, dest: Path, tags: EpisodeTags, *, bitrate_kbps: int, target_lufs: float,
+               true_peak_dbtp: float, gain_db: float = 0.0, store: EncodeStore | None = None,
+               master_digest: str = "") -> Encoded:
+    """Encode the master WAV, *gain_db* louder, to *dest* (replaced atomically), with tags, chapters and cover.
+
+    The Opus stream is encoded untagged (or taken from *store*, by the
+    master's digest and the settings), then copied and tagged.
+    """
+    dest, store = Path(dest), store or EncodeStore(None)
+    key = store.key("opus", master_digest or (file_digest(master) if store.root else ""), bitrate_kbps,
+                    target_lufs, true_peak_dbtp, round(gain_db, 2))
+
+    def make(audio: Path) -> Encoded:
+        def encode(gain: float) -> None:
+            level = ["-af", f"volume={gain:.2f}dB"] if gain else []
+            run_ffmpeg(["-i", str(master), "-map", "0:a", "-map_metadata", "-1", *level, "-c:a", "libopus",
+                        "-b:a", f"{bitrate_kbps}k", "-fflags", "+bitexact", "-f", "opus", str(audio)],
+                       "encoding the Opus file")
+
+        return encode_checked(encode, audio, target_lufs=target_lufs, true_peak_dbtp=true_peak_dbtp,
+                              gain_db=gain_db, what="Opus file")
+
+    with cached_encode(store, key, ".opus", make) as made, replacing(dest, ".part.opus") as part:
+        shutil.copyfile(made.path, part)
+        try:
+            audio = OggOpus(str(part))
+            audio.tags.clear()  # ffmpeg's encoder tag
+            for key_, value in vorbis_comments(tags):
+                audio.tags.append((key_, value))
+            audio.save()
+        except MutagenError as exc:
+            raise TagError(f"cannot tag {dest.name}: {exc}") from None
+    return replace(made, path=dest)
