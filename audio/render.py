@@ -178,8 +178,9 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
         os.replace(part, dest)
     except BaseException:
         for path in (part, pcm):
-            with contextlib.suppress(OSError, TypeError):
-                path.unlink()
+            if path is not None:  # no master kept unless a deliverable asked for it
+                with contextlib.suppress(OSError):
+                    path.unlink()
         raise
     log.info("wrote %s: %.1f s, %.2f LUFS, %.2f dBTP", dest, duration_ms / 1000,
              loudness.integrated_lufs, loudness.true_peak_dbtp)
