@@ -147,7 +147,7 @@ def assemble(turns: Sequence[Turn], chapters: Sequence[Chapter], clips: Sequence
     the text the engine read) lets the timeline say when each word starts.
     *room_ms* lengthens the pause before some sentences (by their index in
     the episode), and *tail_ms* is the silence after the last: where the
-    sound layer plays music (audio.soundplan).
+    sound layer plays music (audio.sound.plan).
     """
     expected = sum(len(t.sentences) for t in turns)
     if len(clips) != expected:

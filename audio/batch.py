@@ -42,7 +42,7 @@ from .outputs.publish import ENCODED, FORMATS
 from .outputs.showpage import show_page_html
 from .render import RenderOptions
 from .show import FEED_NAME, SHOW_PAGE, Show, load_show, load_show_sound, show_from_episode, with_base_url
-from .sound import merged
+from .sound.settings import merged
 from .showfolder import RESERVED, STATE_DIR, Source, episode_key, locked, sweep, write_if_changed
 
 log = logging.getLogger(__name__)

@@ -342,7 +342,7 @@ def verify(
     report = run_verify(episode_file, reference, model=model, thresholds=thresholds,
                         options=RecognitionOptions(beam_size=beam_size), words=words, samples=samples)
     from .report import render_table
-    from .soundcheck import check_music
+    from .sound.check import check_music
 
     music = check_music(episode_file, transcript, manifest, report.overall.wer, model=model,
                         options=RecognitionOptions(beam_size=beam_size), cache_dir=cache_dir)

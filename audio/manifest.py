@@ -17,7 +17,7 @@ from typing import Any
 from .engines import ENGINES
 from .errors import ManifestError
 from .hygiene import Removal, clean_data
-from .sound import SoundSettings, merged, sound_from_dict
+from .sound.settings import SoundSettings, merged, sound_from_dict
 
 log = logging.getLogger(__name__)
 

@@ -91,7 +91,7 @@ def precheck(episode: Episode, dest: Path, options: RenderOptions) -> None:
     if meta.image and options.cover is None and not Path(meta.image).is_file():
         raise InputError(f"cover art not found: {meta.image}")
     if episode.manifest.sound is not None:  # every music file decoded through, every cue given its sound
-        from .soundplan import layout
+        from .sound.plan import layout
 
         layout(episode)
 

@@ -27,7 +27,7 @@ from .speak import SynthesisStats, Synthesizer, default_cache_dir
 if TYPE_CHECKING:
     from .assemble import ChapterMark, SentenceTiming
     from .loudness import LoudnessReport
-    from .soundplan import Placement
+    from .sound.plan import Placement
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
     jobs = episode.speech_jobs()
     lay = None
     if episode.manifest.sound is not None:  # (checked by precheck; the files' lengths are known now)
-        from .soundplan import layout
+        from .sound.plan import layout
 
         lay = layout(episode)
 
@@ -140,15 +140,15 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
         man = episode.manifest
         placement = layer = None
         if lay is not None:  # music is mixed after speech, so that speech and its cache stay as they are
-            from .mix import MusicLayer
-            from .soundplan import place
+            from .sound.mix import MusicLayer
+            from .sound.plan import place
 
             placement = place(lay, assembly, man.target_lufs)
             assembly = replace(assembly, samples=assembly.samples[:placement.end])
             layer = MusicLayer(placement)
         targets = MasteringTargets(man.target_lufs, man.true_peak_dbtp, man.bitrate_kbps)
         if layer is not None and not options.music:  # the speech of the mix alone, as verify compares it
-            from .mix import master_speech_stem
+            from .sound.mix import master_speech_stem
 
             mastered = master_speech_stem(assembly.samples, assembly.rate_hz, list(assembly.turn_starts), part,
                                           targets, _turn_cache(options), layer, options.workers)
@@ -165,7 +165,7 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
         turn_starts = [s.start_ms for s in sentences if s.sentence_index == 0]
         timeline = {"turn_start_ms": turn_starts, "chapter_turns": [c.turn_index for c in episode.chapters]}
         if placement is not None:
-            from .soundplan import with_sound
+            from .sound.plan import with_sound
 
             marks, timeline = with_sound(marks, timeline, placement, assembly, mastered.offsets_ms, duration_ms,
                                          man.sound.chapters)

@@ -144,7 +144,7 @@ def show_from_dict(table: dict[str, Any], *, source: str, folder: Path, defaults
     """Validate a `[show]` table; keys it leaves out come from *defaults*."""
     for key, value in table.items():
         if key == "sound":
-            continue  # [show.sound]: the music of every episode (audio.sound reads it)
+            continue  # [show.sound]: the music of every episode (audio.sound.settings reads it)
         if key not in _KEYS:
             raise ManifestError(f"{source} [show]: unknown key {key!r} (allowed: {', '.join(_KEYS)})")
         if type(value) is not _KEYS[key]:
@@ -217,7 +217,7 @@ def show_from_episode(metadata: Metadata, manifest: Path | None = None) -> Show:
 
 def load_show_sound(path: Path):
     """The `[show.sound]` table of a show (or first episode's) manifest: every episode's music, or None."""
-    from .sound import sound_from_dict
+    from .sound.settings import sound_from_dict
 
     table = _read_toml(path).get("show", {})
     sound = table.get("sound") if isinstance(table, dict) else None

@@ -20,7 +20,7 @@ from .episode import Episode
 from .errors import OutputError
 from .files import write_atomic
 from .show import Show
-from .sound import fingerprint
+from .sound.settings import fingerprint
 from .speak import engines_fingerprint
 
 STATE_DIR = ".episode-batch"

@@ -19,18 +19,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import EncodeError
-from .master import MIN_PART_S
-from .soundplan import Placement
+from ..errors import EncodeError
+from ..master import MIN_PART_S
+from .plan import Placement
 
 if TYPE_CHECKING:
-    from .master import Mastered, MasteringTargets
+    from ..master import Mastered, MasteringTargets
 
 KEY_VERSION = 2  # bump when what a key covers, or how a mixed turn is levelled, changes
 
 
 class MusicLayer:
-    """The placed sounds of a :class:`~audio.soundplan.Placement`, mixed under speech."""
+    """The placed sounds of a :class:`~audio.sound.plan.Placement`, mixed under speech."""
 
     def __init__(self, placement: Placement):
         self.placed = placement.placed
@@ -76,9 +76,9 @@ def master_speech_stem(samples: np.ndarray, rate_hz: int, turn_starts: list[int]
     sample, the speech in the mix (``level_turn(stem=True)``).  Parts with no
     music are the mix's own MP3s.  ``episode verify`` compares the two.
     """
-    from .encode import concat_mp3, count_frames, encode_mp3
-    from .master import PartStore, _key, join_offsets, master_turns, parts_of
-    from .masterpart import levelled_again
+    from ..encode import concat_mp3, count_frames, encode_mp3
+    from ..master import PartStore, _key, join_offsets, master_turns, parts_of
+    from ..masterpart import levelled_again
 
     with tempfile.TemporaryDirectory(prefix="episode-stem-") as scratch:
         store_dir = cache_dir if cache_dir is not None else Path(scratch, "store")

@@ -3,9 +3,9 @@
 A manifest's ``[sound]`` (and a show's ``[show.sound]``, for every episode
 of a batch) says which music plays where and how far it is ducked under
 speech; this module only reads and checks it.  What it means on the
-timeline is :mod:`audio.soundplan`, the music's samples
-:mod:`audio.music`, the gain envelope :mod:`audio.duck` and the mix
-:mod:`audio.mix`.  An episode without the table is rendered exactly as
+timeline is :mod:`audio.sound.plan`, the music's samples
+:mod:`audio.sound.music`, the gain envelope :mod:`audio.sound.duck` and the mix
+:mod:`audio.sound.mix`.  An episode without the table is rendered exactly as
 before: nothing here is consulted.
 
 Files are paths relative to the manifest that names them.  Levels are
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import ManifestError
-from .formats.directions import CUE_KINDS
+from ..errors import ManifestError
+from ..formats.directions import CUE_KINDS
 
 NAMED = ("intro", "outro", "stinger")  # sounds a cue may name instead of a file
 DEFAULT_DUCK_DB = 20.0  # WCAG 2.2 SC 1.4.7: background sound 20 dB under speech

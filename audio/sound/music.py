@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def decode(path: Path, rate_hz: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def _decoded(path: str, _mtime_ns: int, _size: int, rate_hz: int, where: str = "[sound]") -> np.ndarray:
-    from .engines.clip import resampled
+    from ..engines.clip import resampled
 
     chunks, native = [], rate_hz
     for chunk, native, _channels in _frames(Path(path), where):

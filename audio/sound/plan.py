@@ -30,15 +30,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .assemble import CHAPTER_LEAD_MS, TAIL_MS
-from .errors import InputError
-from .sound import Music, SoundSettings
+from ..assemble import CHAPTER_LEAD_MS, TAIL_MS
+from ..errors import InputError
+from .settings import Music, SoundSettings
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from .assemble import Assembly
-    from .episode import Episode
+    from ..assemble import Assembly
+    from ..episode import Episode
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def _levels(x: np.ndarray, rate_hz: int) -> tuple[float, float]:
     """Integrated loudness and the loudest 400 ms block (LUFS) of *x*."""
     import numpy as np
 
-    from .loudness import LoudnessMeter, integrated_from_energies
+    from ..loudness import LoudnessMeter, integrated_from_energies
 
     meter = LoudnessMeter(rate_hz, true_peak=False)
     meter.add(x)

@@ -83,7 +83,7 @@ class MusicReport:
 
 
 def _k_weighted(x: np.ndarray, rate_hz: int) -> np.ndarray:
-    from .filters import Biquads, k_weighting_sos
+    from ..filters import Biquads, k_weighting_sos
 
     return Biquads(k_weighting_sos(rate_hz), rate_hz)(x)
 
@@ -162,12 +162,12 @@ def check_music(audio: Path, transcript: Path | None, manifest: Path | None, wer
                 model: str | None = None, options=None,
                 cache_dir: Path | None = None) -> MusicReport | Untested | None:
     """Compare *audio* (rendered with music) with its speech alone; None when it has no music."""
-    from .encode import decode
-    from .episode import load_episode
-    from .outputs.tag import read_timeline
-    from .render import RenderOptions, render
-    from .transcribe import RecognitionOptions, recognise
-    from .verify import evaluate, reference_from_tags
+    from ..encode import decode
+    from ..episode import load_episode
+    from ..outputs.tag import read_timeline
+    from ..render import RenderOptions, render
+    from ..transcribe import RecognitionOptions, recognise
+    from ..verify import evaluate, reference_from_tags
 
     timeline = (read_timeline(audio) if Path(audio).is_file() else None) or {}
     sound = timeline.get("sound") or {}
