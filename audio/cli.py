@@ -157,7 +157,7 @@ def inspect(
     Example: episode inspect seeds/flashpoint-iran-zelin.txt
     """
     transcript = transcript_or_seed(transcript, "inspect")
-    from .engines import canonical
+    from .engines import canonical, derived_settings, parse_voice
     from .episode import load_episode
     from .lexicon import spoken_text
 
@@ -169,8 +169,9 @@ def inspect(
     typer.echo(f"Episode: {meta.title} ({meta.date}{number})")
     typer.echo("Speakers:")
     for s in episode.manifest.speakers:
-        pace = f"{s.rate_wpm} wpm" if canonical(s.voice).startswith("pyttsx3:") else f"speed {s.speed:g}"
-        pitch = f", {s.pitch_st:+g} st" if s.pitch_st else ""
+        shift, speed = derived_settings(parse_voice(s.voice))  # a derived voice's own, under the speaker's
+        pace = f"{s.rate_wpm} wpm" if canonical(s.voice).startswith("pyttsx3:") else f"speed {speed * s.speed:g}"
+        pitch = f", {shift + s.pitch_st:+g} st" if shift + s.pitch_st else ""
         typer.echo(f"  {s.id:<12} {s.name:<20} {s.role:<8} {canonical(s.voice)} @ {pace}{pitch}")
     typer.echo("Chapters:")
     for c in episode.chapters:
@@ -189,6 +190,11 @@ def inspect(
             where = (f"before turn {c.turn_index + 1}" + (f", sentence {c.sentence_index + 1}" if c.sentence_index else "")
                      if c.turn_index < len(episode.turns) else "after the last turn")
             typer.echo(f"  line {c.line_no}: {c.kind}, {where}: {c.text}")
+    if episode.manifest.sound is not None:
+        from .sound.plan import describe, layout
+
+        for line in describe(layout(episode), episode):
+            typer.echo(line)
     dropped = [d for d in episode.decisions if d.dropped and not d.doubtful and not d.message.startswith("a sound cue")]
     if dropped:
         typer.echo("Not spoken:")

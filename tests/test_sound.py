@@ -382,3 +382,29 @@ def test_other_rates_and_channels_are_converted(renders):
     assert abs(len(sting.samples) - 22050) <= 2  # one second, at the render's rate
     spectrum = np.abs(np.fft.rfft(sting.samples))
     assert abs(np.fft.rfftfreq(len(sting.samples), 1 / 22050)[spectrum.argmax()] - 660) < 3
+
+
+def test_inspect_lists_each_sound_and_where_it_plays(music, tmp_path):
+    """Before any speech: what plays, how long, where (by turn and chapter), and how far the bed is ducked."""
+    (tmp_path / "full").mkdir()
+    shutil.copy(music / "long-theme.wav", tmp_path / "full" / "theme.wav")
+    src = _episode(tmp_path, "full", '[sound]\nintro = { file = "theme.wav", lead_s = 2.0, bed_s = 12.0 }\n'
+                                     'outro = { file = "theme.wav", length_s = 6.0 }\n'
+                                     f'stinger = {{ file = "{music / "sting.flac"}", gain_db = -3 }}\n'
+                                     f'duck_db = 24\ncues = {{ music = "{music / "tone.ogg"}" }}\n',
+                   "Welcome to the programme.\nHOST: Where does the river start?\n(SOUNDBITE OF MUSIC)\n"
+                   "GUEST: It starts high in the hills.\nHOST: And where does it end?\nGUEST: In the sea.\n")
+    result = runner.invoke(app, ["inspect", str(src)])
+    assert result.exit_code == 0, result.output
+    music_lines = result.output.split("Music ")[1].split("Not spoken:")[0].splitlines()
+    theme = tmp_path / "full" / "theme.wav"
+    assert music_lines == [
+        "(ducked 24 dB under speech):",
+        f"  intro: {theme} (20.0 s), 2 s before the first word, then 12 s under the opening as a bed",
+        "  stinger: {} (1.0 s, -3 dB), before turn 2 (chapter 2, Where does the river start?)".format(
+            music / "sting.flac"),
+        f"  cue (music) on line 3: {music / 'tone.ogg'} (1.2 s), before turn 3",
+        "  stinger: {} (1.0 s, -3 dB), before turn 4 (chapter 3, And where does it end?)".format(
+            music / "sting.flac"),
+        f"  outro: {theme} (6.0 s), after the last turn",
+    ]

@@ -102,6 +102,16 @@ def test_init_says_why_each_voice(panel, tmp_path):
     assert "the host chooses first" in text
 
 
+def test_inspect_shows_a_derived_voices_own_pitch_and_pace(panel):
+    """The speaker's line is what is spoken: the derived voice's settings under the manifest's own."""
+    result = run("inspect", panel)
+    assert result.exit_code == 0
+    assert "  ben          Ben                  guest    hibari:heart~deep @ speed 0.95, -3 st\n" in result.output
+    assert "  carla        Carla                guest    piper:en_US-joe-medium~bright @ speed 1.05, +3 st\n" \
+        in result.output
+    assert "  anna         Anna                 guest    piper:en_US-joe-medium @ speed 1\n" in result.output
+
+
 def test_episode_voices_lists_derived_voices_with_base_and_settings():
     result = run("voices", "--engine", "piper")
     assert result.exit_code == 0

@@ -165,6 +165,42 @@ def layout(episode: Episode) -> Layout:
     return replace(lay, splices=tuple(splices), room_ms=tuple(sorted(room.items())), tail_ms=tail_ms)
 
 
+def describe(lay: Layout, episode: Episode) -> list[str]:
+    """What ``episode inspect`` says of the music: each sound, how long it plays and where, before speech."""
+    settings = lay.settings
+    turn_of = {n: key for key, n in _sentence_index(episode).items()}
+
+    def sound(music: Music) -> str:
+        gain = f", {music.gain_db:+g} dB" if music.gain_db else ""
+        return f"{_shown(music.path)} ({lay.played_s(music):.1f} s{gain})"
+
+    lines = [f"Music (ducked {settings.duck_db:g} dB under speech):"]
+    if intro := settings.intro:
+        bed = f", then {intro.bed_s:g} s under the opening as a bed" if intro.bed_s else ""
+        lines.append(f"  intro: {sound(intro.music)}, {intro.lead_s:g} s before the first word{bed}")
+    for splice in lay.splices:
+        if splice.boundary not in turn_of:
+            where = "after the last turn"
+        else:
+            turn, sentence = turn_of[splice.boundary]
+            where = f"before turn {turn + 1}" + (f", sentence {sentence + 1}" if sentence else "")
+            chapter = next((c for c in episode.chapters if c.turn_index == turn and not sentence), None)
+            where += f" (chapter {chapter.index + 1}, {chapter.title})" if chapter else ""
+        lines.append(f"  {splice.what}: {sound(splice.music)}, {where}")
+    if outro := settings.outro:
+        lines.append(f"  outro: {sound(outro.music)}, "
+                     + ("under the last turn, then on its own" if outro.under_last_turn else "after the last turn"))
+    return lines
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the working folder when it is under it, as the user would type it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _ms_up(seconds: float) -> int:
     return math.ceil(seconds * 1000) + 5  # (resampling may add a sample or two)
 
