@@ -157,54 +157,13 @@ def inspect(
     Example: episode inspect seeds/flashpoint-iran-zelin.txt
     """
     transcript = transcript_or_seed(transcript, "inspect")
-    from .engines import canonical, derived_settings, parse_voice
     from .episode import load_episode
-    from .lexicon import spoken_text
+    from .inspection import describe
 
     episode = load_episode(transcript, manifest, engine=engine)
     _warn(episode)
-    meta = episode.metadata
-    typer.echo(f"Read as: {episode.format}")
-    number = f", episode {meta.number}" if meta.number else ""
-    typer.echo(f"Episode: {meta.title} ({meta.date}{number})")
-    typer.echo("Speakers:")
-    for s in episode.manifest.speakers:
-        shift, speed = derived_settings(parse_voice(s.voice))  # a derived voice's own, under the speaker's
-        pace = f"{s.rate_wpm} wpm" if canonical(s.voice).startswith("pyttsx3:") else f"speed {speed * s.speed:g}"
-        pitch = f", {shift + s.pitch_st:+g} st" if shift + s.pitch_st else ""
-        typer.echo(f"  {s.id:<12} {s.name:<20} {s.role:<8} {canonical(s.voice)} @ {pace}{pitch}")
-    typer.echo("Chapters:")
-    for c in episode.chapters:
-        typer.echo(f"  {c.index + 1:>2}. {c.title}  (turn {c.turn_index + 1})")
-    typer.echo("Turns:")
-    for t in episode.turns:
-        kind = " (narration)" if t.narration else ""
-        typer.echo(f"  {t.index + 1:>3}. line {t.line_no}: {episode.speaker(t.speaker_id).name}{kind}, "
-                   f"{len(t.sentences)} sentences: {t.text[:70]}")
-        spoken = spoken_text(t.text, episode.lexicon_of(t.speaker_id))
-        if spoken != " ".join(t.text.split()):
-            typer.echo(f"       spoken: {spoken[:70]}")
-    if episode.cues:
-        typer.echo("Sound cues (not spoken):")
-        for c in episode.cues:
-            where = (f"before turn {c.turn_index + 1}" + (f", sentence {c.sentence_index + 1}" if c.sentence_index else "")
-                     if c.turn_index < len(episode.turns) else "after the last turn")
-            typer.echo(f"  line {c.line_no}: {c.kind}, {where}: {c.text}")
-    if episode.manifest.sound is not None:
-        from .sound.plan import describe, layout
-
-        for line in describe(layout(episode), episode):
-            typer.echo(line)
-    dropped = [d for d in episode.decisions if d.dropped and not d.doubtful and not d.message.startswith("a sound cue")]
-    if dropped:
-        typer.echo("Not spoken:")
-        for d in dropped:
-            typer.echo(f"  line {d.line_no}: {d.message.replace(', not spoken', '')}")
-    doubtful = [d for d in episode.decisions if d.doubtful]
-    if doubtful:
-        typer.echo("Check:")
-        for d in doubtful:
-            typer.echo(f"  line {d.line_no}: {d.message}" if d.line_no else f"  {d.message}")
+    for line in describe(episode):
+        typer.echo(line)
 
 
 @app.command()
