@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 ENCODERS = {"m4b": "aac", "opus": "libopus"}
 PEAK_MARGIN_DB = 0.1  # below the ceiling, when a file is encoded again quieter
 LOUDNESS_TOLERANCE_LU = 0.5  # as the MP3's (master.EPISODE_TOLERANCE_LU)
-STORE_VERSION = 1  # bump when an encoder's settings or the loudness check change
+STORE_VERSION = 2  # bump when an encoder's settings or the loudness check change
 
 
 @dataclass(frozen=True)

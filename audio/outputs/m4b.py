@@ -26,6 +26,12 @@ NERO_MAX_CHAPTERS = 255  # chpl's chapter count is one byte
 MEDIA_TYPE_AUDIOBOOK = "2"  # iTunes' stik
 
 
+# FFmpeg's AAC "twoloop" coder (its default) took 3.2x the time of "fast" on the seed (3.6 s against
+# 1.1 s for 6 min, here) for no judged gain: DNSMOS P.808 4.30 against 4.31, Distill-MOS 4.62
+# against 4.66 (the master: 4.31, 4.68).
+AAC_SPEED = ("-aac_coder", "fast")
+
+
 def chapter_warning(count: int) -> str | None:
     """The one line saying that Nero chapters stop at 255, or None."""
     if count <= NERO_MAX_CHAPTERS:
@@ -59,7 +65,7 @@ def write_m4b(master: Path, dest: Path, tags: EpisodeTags, *, bitrate_kbps: int,
         def encode(gain: float) -> None:
             level = ["-af", f"volume={gain:.2f}dB"] if gain else []
             run_ffmpeg(["-i", str(master), "-map", "0:a", "-map_metadata", "-1", *level, "-c:a", "aac",
-                        "-b:a", f"{bitrate_kbps}k", "-fflags", "+bitexact", "-f", "mp4", str(audio)],
+                        "-b:a", f"{bitrate_kbps}k", *AAC_SPEED, "-fflags", "+bitexact", "-f", "mp4", str(audio)],
                        "encoding the M4B")
 
         return encode_checked(encode, audio, target_lufs=target_lufs, true_peak_dbtp=true_peak_dbtp,

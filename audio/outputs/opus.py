@@ -31,6 +31,13 @@ from .tag import EpisodeTags
 MIME = "audio/ogg; codecs=opus"
 
 
+# libopus's complexity 7 and above cost 3.6x the time of 5 on the seed (5.5 s against 1.5 s for 6 min,
+# here) for speech that judges cannot tell apart: DNSMOS P.808 4.27 at 10 against 4.29 at 5,
+# Distill-MOS 4.66 against 4.63 (the master: 4.31, 4.68).  At 5 plain VBR overshoots the bitrate
+# by a fifth; constrained VBR keeps to it (2.22 MB against 2.20 at 10).
+OPUS_SPEED = ("-compression_level", "5", "-vbr", "constrained")
+
+
 def chapter_time(ms: int) -> str:
     """HH:MM:SS.mmm, as the Vorbis-comment chapter convention writes a start."""
     seconds, milli = divmod(ms, 1000)
@@ -69,7 +76,7 @@ def write_opus(master: Path, dest: Path, tags: EpisodeTags, *, bitrate_kbps: int
         def encode(gain: float) -> None:
             level = ["-af", f"volume={gain:.2f}dB"] if gain else []
             run_ffmpeg(["-i", str(master), "-map", "0:a", "-map_metadata", "-1", *level, "-c:a", "libopus",
-                        "-b:a", f"{bitrate_kbps}k", "-fflags", "+bitexact", "-f", "opus", str(audio)],
+                        "-b:a", f"{bitrate_kbps}k", *OPUS_SPEED, "-fflags", "+bitexact", "-f", "opus", str(audio)],
                        "encoding the Opus file")
 
         return encode_checked(encode, audio, target_lufs=target_lufs, true_peak_dbtp=true_peak_dbtp,
