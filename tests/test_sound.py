@@ -355,6 +355,8 @@ def bad_files(tmp_path_factory, music):
                                 "in dB; 20 is the accessible default)"),
     ('cues = {{ sound = "" }}', RADIO, "line 2: (SOUNDBITE OF MUSIC) is a 'music' cue, and [sound] cues gives "
                                        "'music' no sound (give cues.music = \"FILE\", or \"\" for none)"),
+    ('cues = {{ music = "outro" }}', RADIO, "[sound] cues: music = 'outro', but [sound] has no outro"),
+    ('cues = {{ music = "jingle" }}', RADIO, "[sound] cues.music: music file not found: {d}/jingle"),
     ('cues = {{ jingle = "" }}', RADIO, "{m} [sound] cues: 'jingle' is not a kind of sound cue "
                                         "(theme, music, outro, sound)"),
 ])
@@ -369,7 +371,7 @@ def test_bad_sound_is_refused_before_speech(bad_files, tmp_path, sound, transcri
     cache = tmp_path / "cache"
     result = runner.invoke(app, ["render", str(src), "-o", str(out), "--cache-dir", str(cache)])
     assert result.exit_code == 2
-    assert result.output == f"Error: {message.format(f=folder, m=manifest)}\n"
+    assert result.output == f"Error: {message.format(f=folder, m=manifest, d=manifest.parent)}\n"
     assert out.read_bytes() == b"an earlier render" and sorted(p.name for p in out.parent.iterdir()) == ["bad.mp3"]
     assert not cache.exists() or not any(cache.rglob("*.wav"))  # nothing was spoken
 
@@ -391,7 +393,7 @@ def test_inspect_lists_each_sound_and_where_it_plays(music, tmp_path):
     src = _episode(tmp_path, "full", '[sound]\nintro = { file = "theme.wav", lead_s = 2.0, bed_s = 12.0 }\n'
                                      'outro = { file = "theme.wav", length_s = 6.0 }\n'
                                      f'stinger = {{ file = "{music / "sting.flac"}", gain_db = -3 }}\n'
-                                     f'duck_db = 24\ncues = {{ music = "{music / "tone.ogg"}" }}\n',
+                                     f'duck_db = 24\ncues = {{ music = "stinger" }}\n',
                    "Welcome to the programme.\nHOST: Where does the river start?\n(SOUNDBITE OF MUSIC)\n"
                    "GUEST: It starts high in the hills.\nHOST: And where does it end?\nGUEST: In the sea.\n")
     result = runner.invoke(app, ["inspect", str(src)])
@@ -403,7 +405,7 @@ def test_inspect_lists_each_sound_and_where_it_plays(music, tmp_path):
         f"  intro: {theme} (20.0 s), 2 s before the first word, then 12 s under the opening as a bed",
         "  stinger: {} (1.0 s, -3 dB), before turn 2 (chapter 2, Where does the river start?)".format(
             music / "sting.flac"),
-        f"  cue (music) on line 3: {music / 'tone.ogg'} (1.2 s), before turn 3",
+        "  cue (music) on line 3: {} (1.0 s, -3 dB), before turn 3".format(music / "sting.flac"),
         "  stinger: {} (1.0 s, -3 dB), before turn 4 (chapter 3, And where does it end?)".format(
             music / "sting.flac"),
         f"  outro: {theme} (6.0 s), after the last turn",
