@@ -267,7 +267,8 @@ def _batches(items: list[tuple[Path, SpeechJob]], workers: int,
     An engine gets about two batches per worker's share of the work it
     has, so the last batches to finish are small and every worker stays
     busy, while an engine with little to say gets one batch (one worker
-    loading its voice, not all of them).
+    loading its voice, not all of them), and no batch holds less than
+    :data:`MIN_BATCH_WORK`.
     """
     by_engine: dict[str, list[tuple[Path, SpeechJob]]] = {}
     for item in items:
@@ -275,8 +276,10 @@ def _batches(items: list[tuple[Path, SpeechJob]], workers: int,
     total = sum(_work(j) for _, j in items)
     out = []
     for engine, mine in by_engine.items():
-        share = sum(_work(j) for _, j in mine) / total
-        count = max(1, min(len(mine), round(2 * workers * share)))
+        work = sum(_work(j) for _, j in mine)
+        # a batch is only worth a worker of its own when it says more than loading the voice
+        # costs: a 4-speaker panel of 24 sentences loaded each voice twice, one after the other
+        count = max(1, min(len(mine), round(2 * workers * work / total), work // MIN_BATCH_WORK))
         out += [(engine, b) for b in _balanced(mine, count, max_batch)]
     out.sort(key=lambda b: -sum(_work(j) for _, j in b[1]))
     return out
@@ -301,6 +304,10 @@ def _balanced(items: list[tuple[Path, SpeechJob]], workers: int,
         batches[n].append(item)
         load[n] += _work(item[1])
     return [b for b in batches if b]
+
+
+# About a dozen sentences' work (_work): what loading a neural voice in a worker costs.
+MIN_BATCH_WORK = 1440
 
 
 def _work(job: SpeechJob) -> int:

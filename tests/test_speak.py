@@ -210,3 +210,24 @@ def test_batches_share_the_work_evenly_and_lose_no_job():
     capped = _balanced(items, workers=2, max_batch=4)
     assert len(capped) == 4 and all(len(b) <= 4 for b in capped)
     assert _balanced(items[:1], workers=4, max_batch=40) == [items[:1]]
+
+
+def test_an_engine_with_little_to_say_loads_its_voice_once():
+    """Two engines with a dozen short sentences each: one batch each, side by side, not two each in turn."""
+    from pathlib import Path
+
+    from audio.speak import MIN_BATCH_WORK, _batches, _work
+
+    def jobs(voice: str, n: int, words: int) -> list:
+        return [(Path(f"{voice}{k}.wav"), SpeechJob(text="word " * words, voice=voice, rate_wpm=150))
+                for k in range(n)]
+
+    panel = jobs("hibari:heart", 12, 12) + jobs("piper:en_US-joe-medium", 12, 12)
+    assert sum(_work(j) for _, j in panel[:12]) < MIN_BATCH_WORK
+    assert [(engine, len(b)) for engine, b in _batches(panel, workers=2, max_batch=40)] == [
+        ("hibari", 12), ("piper", 12)]
+    # with more to say, an engine still gets two batches per worker's share
+    long = jobs("hibari:heart", 40, 25) + jobs("piper:en_US-joe-medium", 40, 25)
+    batches = _batches(long, workers=2, max_batch=40)
+    assert sorted(engine for engine, _ in batches) == ["hibari"] * 2 + ["piper"] * 2
+    assert sorted(p.name for _, b in batches for p, _ in b) == sorted(p.name for p, _ in long)
