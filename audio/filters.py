@@ -18,6 +18,8 @@ import numpy as np
 
 from .errors import EncodeError
 
+FRAME_SAMPLES = 16384  # frames pushed through a Biquads graph; even (see Biquads.__call__)
+
 
 def _rbj(kind: str, gain_db: float, q: float, freq_hz: float, rate_hz: int) -> list[float]:
     """One biquad from the Audio EQ Cookbook (R. Bristow-Johnson), as b0 b1 b2 a0 a1 a2 with a0 = 1."""
@@ -126,22 +128,89 @@ class Biquads:
         self._pts = 0
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Filter the next *x* of the stream; float64 out, as many samples as went in."""
-        x = np.ascontiguousarray(x, dtype=np.float64)
+        """Filter the next *x* of the stream; float64 out, as many samples as went in.
+
+        The samples go in as frames of ``FRAME_SAMPLES``: each section runs
+        over a whole frame before the next one starts, and a frame that
+        fits in the core's cache is twice as fast through four sections as
+        a 30 s chunk (measured here: the band limit 8.0 ms for 30 s at
+        24 kHz against 16.5).  The state carries over from frame to frame,
+        and libavfilter filters two samples at a time and an odd last one
+        apart (in another order of additions), so the frames are of an even
+        length but the last: every sample comes out as it did when a call
+        was one frame (tested).
+        """
+        x = np.asarray(x)
+        y = np.empty(x.size, dtype=np.float64)
         if x.size == 0:
-            return x
-        frame = self._av.AudioFrame.from_ndarray(x[None, :], format="dbl", layout="mono")
-        frame.sample_rate, frame.pts = self.rate_hz, self._pts
-        self._pts += x.size
-        self._graph.push(frame)
-        out = []
-        while True:
-            try:
-                got = self._graph.pull()
-            except (self._av.BlockingIOError, self._av.EOFError):
-                break
-            out.append(np.frombuffer(got.planes[0], dtype=np.float64, count=got.samples))
-        y = np.concatenate(out) if out else np.zeros(0)
-        if y.size != x.size:  # biquad passes each frame straight through; anything else is a bug
-            raise EncodeError(f"the biquad filter returned {y.size} samples for {x.size}")
+            return y
+        done = 0
+        for start in range(0, x.size, FRAME_SAMPLES):
+            piece = np.ascontiguousarray(x[start:start + FRAME_SAMPLES], dtype=np.float64)
+            frame = self._av.AudioFrame.from_ndarray(piece[None, :], format="dbl", layout="mono")
+            frame.sample_rate, frame.pts = self.rate_hz, self._pts
+            self._pts += piece.size
+            self._graph.push(frame)
+            while True:
+                try:
+                    got = self._graph.pull()
+                except (self._av.BlockingIOError, self._av.EOFError):
+                    break
+                if done + got.samples > x.size:
+                    raise EncodeError(f"the biquad filter returned more than {x.size} samples")
+                y[done:done + got.samples] = np.frombuffer(got.planes[0], dtype=np.float64, count=got.samples)
+                done += got.samples
+        if done != x.size:  # biquad passes each frame straight through; anything else is a bug
+            raise EncodeError(f"the biquad filter returned {done} samples for {x.size}")
         return y
+
+
+def sparse_min_then_mean(n: int, at: np.ndarray, values: np.ndarray, min_size: int, mean_size: int) -> np.ndarray | None:
+    """``running_mean(running_min(x, min_size), mean_size)`` for an *x* of ones but ``x[at] = values``.
+
+    The limiter's gain curve (``loudness.limit``): after levelling, 0.2% of
+    the samples are over the ceiling, and the gain differs from 1 only near
+    them, so the filters run only there, by scatter, instead of over every
+    sample (the limiter took 25 ms per 30 s chunk, most of a gain trial).
+
+    Bit for bit what the dense filters give: the minimum is exact however it
+    is taken, and ``running_mean``'s float64 window sums of float32 values
+    in (0, 1] are exact too, wherever its cumulative sum began, as long as
+    no value is so small that its bits fall below a float64 sum of *n*
+    terms.  When that could happen (a gain reduction of about 60 dB), or
+    the array is too short for one mirror at each edge, this returns None
+    and the caller runs the dense filters.
+    """
+    r_min, r_mean = min_size // 2, mean_size // 2
+    values = np.asarray(values, dtype=np.float32)
+    if n <= 2 * (r_min + r_mean) + 2 or values.size == 0:
+        return None
+    smallest = float(values.min())
+    # sums reach n + mean_size: their top bit is 2**bits, their bottom 2**(bits - 52)
+    bits = (n + mean_size).bit_length()
+    if smallest <= 0 or math.floor(math.log2(smallest)) - 23 < bits - 52:
+        return None
+    lows = np.ones(n, dtype=np.float32)
+    src, val = _mirrored(at, values, n, r_min)
+    for d in range(-r_min, r_min + 1):
+        t = src + d
+        keep = (t >= 0) & (t < n)
+        np.minimum.at(lows, t[keep], val[keep])
+    low = np.flatnonzero(lows < 1)
+    src, short = _mirrored(low, 1.0 - lows[low].astype(np.float64), n, r_mean)  # exact: see above
+    shortfall = np.zeros(n, dtype=np.float64)
+    for d in range(-r_mean, r_mean + 1):
+        t = src + d
+        keep = (t >= 0) & (t < n)
+        np.add.at(shortfall, t[keep], short[keep])
+    gain = np.ones(n, dtype=np.float32)
+    hit = np.flatnonzero(shortfall)
+    gain[hit] = ((mean_size - shortfall[hit]) / mean_size).astype(np.float32)
+    return gain
+
+
+def _mirrored(at: np.ndarray, values: np.ndarray, n: int, r: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions *at* with their mirror images across each edge (``np.pad``'s "symmetric") within *r*."""
+    left, right = at < r, at >= n - r
+    return (np.concatenate([at, -at[left] - 1, 2 * n - at[right] - 1]),
+            np.concatenate([values, values[left], values[right]]))

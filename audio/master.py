@@ -47,7 +47,7 @@ import numpy as np
 from .encode import OUTPUT_RATE_HZ, SAMPLES_PER_FRAME, concat_mp3
 from .errors import EncodeError
 from .loudness import LoudnessReport, integrated_from_energies
-from .masterpart import ENCODER_LOSS_GUESS_LU, MasteredPart, levelled_again, master_part, tee
+from .masterpart import ENCODER_LOSS_GUESS_LU, MasteredPart, PartJob, levelled_again, master_parts, tee
 
 log = logging.getLogger(__name__)
 
@@ -258,20 +258,26 @@ def master_turns(samples: np.ndarray, rate_hz: int, turn_starts: list[int], dest
                     done[key] = part
         todo = {k: n for n, k in enumerate(keys) if k not in done}
 
-        def work(key: str) -> tuple[str, MasteredPart]:
-            n = todo[key]
-            levelled = Path(tmp, f"{key}.f32") if pcm is not None else None
-            made = master_part(samples[spans[n][0]:spans[n][1]], rate_hz, inner[n], targets,
-                               Path(tmp, f"{key}.mp3"), layer=layer if layer_keys[n] else None,
-                               offset=spans[n][0], pcm=levelled)
-            return key, store.save(key, made, levelled)
+        def lane(chosen: list[str]) -> list[tuple[str, MasteredPart]]:
+            pcms = {key: Path(tmp, f"{key}.f32") if pcm is not None else None for key in chosen}
+            jobs = [PartJob(samples[spans[n][0]:spans[n][1]], tuple(inner[n]), Path(tmp, f"{key}.mp3"),
+                            layer=layer if layer_keys[n] else None, offset=spans[n][0], pcm=pcms[key])
+                    for key in chosen for n in (todo[key],)]
+            made = master_parts(jobs, rate_hz, targets)
+            return [(key, store.save(key, part, pcms[key])) for key, part in zip(chosen, made, strict=True)]
 
-        # Longest first, so the last to finish is a short one; the encoder
+        # One lane a core, each one encoder process for its parts (see master_parts); parts are dealt
+        # longest first to the lane with the least so far, so the lanes end together.  The encoder
         # runs in ffmpeg and numpy releases the GIL, so threads use every core.
-        order = sorted(todo, key=lambda k: spans[todo[k]][0] - spans[todo[k]][1])
-        with cf.ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-            for key, part in pool.map(work, order):
-                done[key] = part
+        lanes: list[list[str]] = [[] for _ in range(min(workers or os.cpu_count() or 1, len(todo)) or 1)]
+        load = [0] * len(lanes)
+        for key in sorted(todo, key=lambda k: spans[todo[k]][0] - spans[todo[k]][1]):
+            least = load.index(min(load))
+            lanes[least].append(key)
+            load[least] += spans[todo[key]][1] - spans[todo[key]][0]
+        with cf.ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+            for made in pool.map(lane, [chosen for chosen in lanes if chosen]):
+                done.update(made)
         parts = [done[k] for k in keys]
         energies = np.concatenate([p.energies for p in parts])
         report = LoudnessReport(integrated_from_energies(energies, OUTPUT_RATE_HZ),

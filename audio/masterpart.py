@@ -11,6 +11,8 @@ is levelled again with what was measured, and the part encoded again.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .encode import OUTPUT_RATE_HZ, count_frames, decode_in_process, encode_mp3
+from .encode import MAX_PARTS_PER_PROCESS, OUTPUT_RATE_HZ, PartsEncoder, count_frames, decode_in_process, encode_mp3
+from .errors import EncodeError
 from .loudness import LoudnessMeter, chunks_of, find_gain, level_chunks, measure_chunks
 
 if TYPE_CHECKING:
@@ -101,6 +104,89 @@ def _batched(frames, samples: int = OUTPUT_RATE_HZ * 10):
         yield np.concatenate(pending)
 
 
+class PartLevelling:
+    """One part's levelling, pass after pass: gains found, chunks for the encoder, the decoded MP3 checked.
+
+    ``chunks()`` finds the gains of the turns still to level (all of them
+    at first) and returns the levelled samples for this pass's encoder;
+    ``check(mp3)`` meters that encoding turn by turn and says whether the
+    part is done, or which turns to level again with what was measured.
+    ``master_part`` runs it with one encoder a pass; ``master.master_turns``
+    runs the first pass of several parts through one encoder process.
+    """
+
+    def __init__(self, samples: np.ndarray, rate_hz: int, starts: list[int], targets: MasteringTargets, *,
+                 layer: SoundLayer | None = None, offset: int = 0):
+        self.rate_hz, self.starts, self.targets, self.layer, self.offset = rate_hz, starts, targets, layer, offset
+        self.length = len(samples)
+        self.turns = [samples[a:b] for a, b in zip(starts, [*starts[1:], len(samples)], strict=True)]
+        self.aims = [targets.target_lufs + ENCODER_LOSS_GUESS_LU] * len(self.turns)
+        self.ceilings = [targets.true_peak_dbtp - FIRST_PEAK_MARGIN_DB] * len(self.turns)
+        self.gains: list[float | None] = [None] * len(self.turns)
+        self.kept: list[tuple[np.ndarray, ...] | None] = [None] * len(self.turns)
+        self.mixed = [layer is not None and bool(layer.key(offset + a, offset + a + len(t)))
+                      for a, t in zip(starts, self.turns, strict=True)]
+        self.redo = set(range(len(self.turns)))
+        self.passes = 0
+        self.meters: list[LoudnessMeter] = []
+        self.measured: list[tuple[float, float]] = []
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        """This pass's levelled samples; the gains are found now, the samples made as they are read."""
+        for k in self.redo:
+            try:
+                found = find_gain(self.turns[k], self.rate_hz, target_lufs=self.aims[k], ceiling_db=self.ceilings[k],
+                                  gain_db=self.gains[k], keep_max_s=0.0 if self.mixed[k] else KEEP_LEVELLED_MAX_S)
+                self.gains[k], self.kept[k] = found.gain_db, found.chunks
+                if self.mixed[k]:
+                    self.gains[k] = _mixed_gain(self.turns[k], self.rate_hz, self.aims[k], self.ceilings[k],
+                                                self.gains[k], self.layer, self.offset + self.starts[k])
+            except ValueError:
+                self.gains[k], self.kept[k] = 0.0, None  # a silent turn: nothing to level
+        self.passes += 1
+        return (chunk for k in range(len(self.turns)) for chunk in self._levelled(k))
+
+    def _levelled(self, k: int):
+        if self.kept[k] is not None:
+            return self.kept[k]
+        return level_turn(self.turns[k], self.rate_hz, gain_db=self.gains[k], ceiling_db=self.ceilings[k],
+                          layer=self.layer if self.mixed[k] else None, start_sample=self.offset + self.starts[k])
+
+    def check(self, mp3: Path) -> bool:
+        """Meter this pass's MP3; True when the part is done (every turn on target, or no passes left)."""
+        targets = self.targets
+        self.meters = _measure(mp3, [a * OUTPUT_RATE_HZ // self.rate_hz for a in self.starts])
+        self.measured = [(m.integrated_lufs(), m.true_peak_dbtp()) for m in self.meters]
+        self.redo = set()
+        for k, (lufs, peak) in enumerate(self.measured):
+            log.debug("turn pass %d: %.2f LUFS, %.2f dBTP (gain %.2f dB, limiter %.2f dBFS)",
+                      self.passes, lufs, peak, self.gains[k], self.ceilings[k])
+            if not np.isfinite(lufs):
+                continue
+            loudness_off = targets.target_lufs - lufs
+            if peak <= targets.true_peak_dbtp and abs(loudness_off) <= TURN_TOLERANCE_LU:
+                continue
+            if peak > targets.true_peak_dbtp:
+                self.ceilings[k] -= peak - targets.true_peak_dbtp + 0.2
+            self.aims[k] += loudness_off
+            self.redo.add(k)
+        return not self.redo or self.passes >= MAX_PASSES
+
+    def result(self, mp3: Path) -> MasteredPart:
+        return MasteredPart(mp3, count_frames(mp3), np.concatenate([m.energy_blocks() for m in self.meters]),
+                            max(peak for _, peak in self.measured), tuple(float(g) for g in self.gains),
+                            tuple(self.ceilings))
+
+
+def finish_part(levelling: PartLevelling, dest: Path, *, pcm: Path | None = None) -> MasteredPart:
+    """Encode and check pass after pass until *levelling* is done (the first pass may be encoded already)."""
+    while not (levelling.passes and levelling.check(dest)):
+        chunks = levelling.chunks()
+        encode_mp3(tee(chunks, pcm) if pcm is not None else chunks, levelling.rate_hz, dest,
+                   bitrate_kbps=levelling.targets.bitrate_kbps)
+    return levelling.result(dest)
+
+
 def master_part(samples: np.ndarray, rate_hz: int, starts: list[int], targets: MasteringTargets,
                 dest: Path, *, layer: SoundLayer | None = None, offset: int = 0,
                 pcm: Path | None = None) -> MasteredPart:
@@ -110,53 +196,75 @@ def master_part(samples: np.ndarray, rate_hz: int, starts: list[int], targets: M
     layer).  With *pcm*, the levelled samples that went into the encoder are
     also written there (raw float32, at *rate_hz*).
     """
-    turns = [samples[a:b] for a, b in zip(starts, [*starts[1:], len(samples)], strict=True)]
-    aims = [targets.target_lufs + ENCODER_LOSS_GUESS_LU] * len(turns)
-    ceilings = [targets.true_peak_dbtp - FIRST_PEAK_MARGIN_DB] * len(turns)
-    gains: list[float | None] = [None] * len(turns)
-    kept: list[tuple[np.ndarray, ...] | None] = [None] * len(turns)
-    mixed = [layer is not None and bool(layer.key(offset + a, offset + a + len(t)))
-             for a, t in zip(starts, turns, strict=True)]
-    redo = set(range(len(turns)))
-    for attempt in range(MAX_PASSES):
-        for k in redo:
+    return finish_part(PartLevelling(samples, rate_hz, starts, targets, layer=layer, offset=offset), dest, pcm=pcm)
+
+
+@dataclass(frozen=True)
+class PartJob:
+    """A part for ``master_parts``: its samples, where its turns start, its MP3, and what ``master_part`` takes."""
+
+    samples: np.ndarray
+    starts: tuple[int, ...]
+    dest: Path
+    layer: SoundLayer | None = None
+    offset: int = 0
+    pcm: Path | None = None
+
+
+def master_parts(jobs: list[PartJob], rate_hz: int, targets: MasteringTargets) -> list[MasteredPart]:
+    """``master_part`` of each job, in order, their first passes encoded by one ffmpeg process a few at a time.
+
+    The first pass of most parts is their only one (the seed's all are), so
+    the parts share the encoder's start (``PartsEncoder``); a part levelled
+    again is encoded again on its own.  A thread feeds the encoder, so that
+    the next part's gains are found while this one is encoded.
+    """
+    made: list[MasteredPart] = []
+    for first in range(0, len(jobs), MAX_PARTS_PER_PROCESS):
+        group = jobs[first:first + MAX_PARTS_PER_PROCESS]
+        levellings = [PartLevelling(j.samples, rate_hz, list(j.starts), targets, layer=j.layer, offset=j.offset)
+                      for j in group]
+        if len(group) > 1:
+            _first_passes(levellings, group, rate_hz, targets.bitrate_kbps)
+        made += [finish_part(lv, j.dest, pcm=j.pcm) for lv, j in zip(levellings, group, strict=True)]
+    return made
+
+
+def _first_passes(levellings: list[PartLevelling], jobs: list[PartJob], rate_hz: int, bitrate_kbps: int) -> None:
+    encoder = PartsEncoder([len(j.samples) for j in jobs], rate_hz, [j.dest for j in jobs], bitrate_kbps=bitrate_kbps)
+    pending: queue.Queue = queue.Queue(maxsize=1)  # one part levelled ahead of the one being encoded
+    failures: list[BaseException] = []
+
+    def feed() -> None:
+        for job in iter(pending.get, None):
+            if failures:
+                continue  # keep taking parts, so the producer never waits on a dead feeder
             try:
-                found = find_gain(turns[k], rate_hz, target_lufs=aims[k], ceiling_db=ceilings[k],
-                                  gain_db=gains[k], keep_max_s=0.0 if mixed[k] else KEEP_LEVELLED_MAX_S)
-                gains[k], kept[k] = found.gain_db, found.chunks
-                if mixed[k]:
-                    gains[k] = _mixed_gain(turns[k], rate_hz, aims[k], ceilings[k], gains[k], layer, offset + starts[k])
-            except ValueError:
-                gains[k], kept[k] = 0.0, None  # a silent turn: nothing to level
+                written = 0
+                chunks = job[0]
+                for chunk in chunks:
+                    encoder.write(chunk)
+                    written += len(chunk)
+                if written != job[1]:
+                    raise EncodeError(f"a part of {job[1]} samples was levelled to {written}")
+            except BaseException as exc:  # noqa: BLE001 - raised again by the producer
+                failures.append(exc)
 
-        def levelled(k: int):
-            if kept[k] is not None:
-                return kept[k]
-            return level_turn(turns[k], rate_hz, gain_db=gains[k], ceiling_db=ceilings[k],
-                              layer=layer if mixed[k] else None, start_sample=offset + starts[k])
-
-        chunks = (chunk for k in range(len(turns)) for chunk in levelled(k))
-        encode_mp3(tee(chunks, pcm) if pcm is not None else chunks, rate_hz, dest,
-                   bitrate_kbps=targets.bitrate_kbps)
-        meters = _measure(dest, [a * OUTPUT_RATE_HZ // rate_hz for a in starts])
-        measured = [(m.integrated_lufs(), m.true_peak_dbtp()) for m in meters]
-        redo = set()
-        for k, (lufs, peak) in enumerate(measured):
-            log.debug("turn pass %d: %.2f LUFS, %.2f dBTP (gain %.2f dB, limiter %.2f dBFS)",
-                      attempt + 1, lufs, peak, gains[k], ceilings[k])
-            if not np.isfinite(lufs):
-                continue
-            loudness_off = targets.target_lufs - lufs
-            if peak <= targets.true_peak_dbtp and abs(loudness_off) <= TURN_TOLERANCE_LU:
-                continue
-            if peak > targets.true_peak_dbtp:
-                ceilings[k] -= peak - targets.true_peak_dbtp + 0.2
-            aims[k] += loudness_off
-            redo.add(k)
-        if not redo:
-            break
-    return MasteredPart(dest, count_frames(dest), np.concatenate([m.energy_blocks() for m in meters]),
-                        max(peak for _, peak in measured), tuple(float(g) for g in gains), tuple(ceilings))
+    feeder = threading.Thread(target=feed, name="episode-encoder-feed", daemon=True)
+    feeder.start()
+    try:
+        for lv, job in zip(levellings, jobs, strict=True):
+            chunks = lv.chunks()
+            pending.put((tee(chunks, job.pcm) if job.pcm is not None else chunks, len(job.samples)))
+            if failures:
+                break
+    finally:
+        pending.put(None)
+        feeder.join()
+    if failures:
+        encoder.kill()
+        raise failures[0]
+    encoder.close()
 
 
 def _mixed_gain(turn: np.ndarray, rate_hz: int, aim_lufs: float, ceiling_db: float, gain_db: float,

@@ -8,7 +8,8 @@ import pytest
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
 from scipy.signal import butter, firwin, sosfilt
 
-from audio.filters import Biquads, butterworth_lowpass_sos, k_weighting_sos, lowpass_fir, running_mean, running_min
+from audio.filters import (FRAME_SAMPLES, Biquads, butterworth_lowpass_sos, k_weighting_sos, lowpass_fir, running_mean,
+                           running_min, sparse_min_then_mean)
 
 
 @pytest.mark.parametrize("rate", [16000, 22050, 44100, 48000])
@@ -58,6 +59,73 @@ def test_biquads_match_sosfilt_across_calls():
         got = np.concatenate(pieces)
         want = sosfilt(sos, x.astype(np.float64))
         assert np.abs(got - want).max() < 1e-9
+
+
+def test_biquads_give_the_bits_of_one_frame_a_call():
+    """Pushed in frames of FRAME_SAMPLES, each call's samples are what libavfilter gives the call as one frame.
+
+    libavfilter's biquad works on two samples at a time and on an odd last
+    one apart (a different order of additions), so a frame's length matters
+    to its last sample: the frames are even but the last, as one frame was.
+    """
+    import av
+
+    def one_frame_a_call(sos, rate):
+        graph = av.filter.Graph()
+        node = graph.add_abuffer(format="dbl", sample_rate=rate, layout="mono", time_base=f"1/{rate}")
+        for row in sos:
+            b0, b1, b2, a0, a1, a2 = (float(v) for v in row)
+            section = graph.add("biquad", f"b0={b0!r}:b1={b1!r}:b2={b2!r}:a0={a0!r}:a1={a1!r}:a2={a2!r}:precision=f64")
+            node.link_to(section)
+            node = section
+        node.link_to(graph.add("abuffersink"))
+        graph.configure()
+        pts = 0
+
+        def call(x):
+            nonlocal pts
+            frame = av.AudioFrame.from_ndarray(x.astype(np.float64)[None, :], format="dbl", layout="mono")
+            frame.sample_rate, frame.pts = rate, pts
+            pts += len(x)
+            graph.push(frame)
+            return np.frombuffer(graph.pull().planes[0], dtype=np.float64, count=len(x))
+        return call
+
+    rate = 24000
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(3 * FRAME_SAMPLES + 123) * 0.3).astype(np.float32)
+    cuts = [0, 7, FRAME_SAMPLES + 12, 3 * FRAME_SAMPLES + 1, len(x)]  # calls of odd and even lengths, over a frame
+    for sos in [k_weighting_sos(rate), butterworth_lowpass_sos(8, 8500.0, rate)]:
+        ours, theirs = Biquads(sos, rate), one_frame_a_call(sos, rate)
+        for a, b in zip(cuts, cuts[1:]):
+            assert np.array_equal(ours(x[a:b]), theirs(x[a:b])), (a, b)
+
+
+def _dense_min_then_mean(n, at, values, min_size, mean_size):
+    x = np.ones(n, dtype=np.float32)
+    x[at] = values
+    return running_mean(running_min(x, min_size), mean_size)
+
+
+def test_sparse_limiter_gain_is_the_dense_filters_bit_for_bit():
+    rng = np.random.default_rng(8)
+    for n in [60, 61, 200, 1001, 30000, 720_025]:
+        for over in [1, 3, 40, max(1, n // 300), max(1, n // 60)]:
+            at = np.unique(np.concatenate([rng.integers(0, n, over), [0, n - 1][:over]]))
+            values = rng.uniform(0.05, 0.999, at.size).astype(np.float32)
+            for min_size, mean_size in [(51, 25), (47, 23), (3, 3)]:
+                got = sparse_min_then_mean(n, at, values, min_size, mean_size)
+                if got is None:
+                    assert n <= min_size + mean_size
+                    continue
+                assert np.array_equal(got, _dense_min_then_mean(n, at, values, min_size, mean_size)), (n, over)
+
+
+def test_sparse_limiter_gain_declines_what_it_cannot_do_exactly():
+    at = np.array([5, 500])
+    assert sparse_min_then_mean(40, at[:1], np.float32([0.5]), 51, 25) is None  # shorter than a window each side
+    assert sparse_min_then_mean(10_000, at, np.float32([0.5, 1e-5]), 51, 25) is None  # 100 dB under: sums round
+    assert sparse_min_then_mean(10_000, at, np.float32([0.5, 0.01]), 51, 25) is not None
 
 
 def test_biquads_without_pyav_say_what_to_install(monkeypatch):

@@ -33,6 +33,34 @@ def test_limiter_holds_the_ceiling():
     assert 20 * np.log10(np.abs(out).max()) <= -6.0 + 1e-4
 
 
+def test_limiter_gives_the_dense_filters_bits_sparse_or_not():
+    """Sparse where few samples are over, dense where many are: the same samples out, sidechain too."""
+    import audio.loudness as loudness
+    from audio.filters import running_mean, running_min
+
+    def dense(samples, rate, ceiling_db, sidechain=None):
+        ceiling = 10 ** (ceiling_db / 20)
+        key = samples if sidechain is None else sidechain
+        magnitude = np.abs(key)
+        needed = np.ones_like(key)
+        needed[magnitude > ceiling] = ceiling / magnitude[magnitude > ceiling]
+        width = loudness._limiter_width(rate)
+        out = samples * running_mean(running_min(needed, 2 * width + 1), width)
+        if sidechain is None:
+            np.clip(out, -ceiling, ceiling, out=out)
+        return out.astype(np.float32)
+
+    rng = np.random.default_rng(9)
+    speech = (rng.standard_normal(22050 * 4) * 0.08 * (1 + np.sin(np.arange(22050 * 4) / 900))).astype(np.float32)
+    speech[::997] *= 9  # glottal-pulse-like peaks
+    for gain_db in [0.0, 6.0, 12.0, 24.0]:  # from a few samples over to most of them
+        x = speech * np.float32(10 ** (gain_db / 20))
+        for ceiling_db in [-2.5, -6.0]:
+            assert np.array_equal(limit(x, 22050, ceiling_db), dense(x, 22050, ceiling_db)), gain_db
+            music = (x + 0.3 * np.sin(np.arange(len(x)) / 7)).astype(np.float32)
+            assert np.array_equal(limit(x, 22050, ceiling_db, music), dense(x, 22050, ceiling_db, music))
+
+
 def test_find_gain_reaches_target_through_the_limiter():
     rng = np.random.default_rng(3)
     x = (rng.standard_normal(22050 * 10) * 0.01).astype(np.float32)

@@ -111,3 +111,47 @@ def test_cached_parts_give_the_same_file_and_damage_is_remade(tmp_path, two_turn
     assert (again.encoded, again.from_cache) == (1, 1)
     assert "damaged" in caplog.text
     assert (tmp_path / "again.mp3").read_bytes() == (tmp_path / "cold.mp3").read_bytes()
+
+
+def test_one_encoder_process_writes_each_parts_own_bytes(tmp_path):
+    """PartsEncoder's MP3s are byte for byte those of one ffmpeg process a part."""
+    from audio.encode import PartsEncoder
+
+    parts = [_speechlike(2.3, 1).astype(np.float32) / 32768, _burst_at(0.9, 0.3), _speechlike(1.01, 2) / 32768.0]
+    alone = []
+    for n, x in enumerate(parts):
+        alone.append(tmp_path / f"alone{n}.mp3")
+        encode_mp3([x], RATE, alone[-1], bitrate_kbps=64)
+    shared = [tmp_path / f"shared{n}.mp3" for n in range(len(parts))]
+    with PartsEncoder([len(x) for x in parts], RATE, shared, bitrate_kbps=64) as encoder:
+        stream = np.concatenate(parts).astype(np.float32)
+        for cut in range(0, len(stream), 5000):  # chunks across the parts' bounds
+            encoder.write(stream[cut:cut + 5000])
+    assert [p.read_bytes() for p in shared] == [p.read_bytes() for p in alone]
+
+
+def test_parts_mastered_together_are_parts_mastered_alone(tmp_path):
+    """master_parts (first passes through one encoder) gives master_part's MP3s, gains and measurements."""
+    from audio.masterpart import PartJob, master_part, master_parts
+
+    targets = MasteringTargets(-16.0, -1.0, 64)
+    parts = [(np.concatenate([_speechlike(3.0, 3), _speechlike(2.0, 4)]), (0, RATE * 3)),
+             (_speechlike(2.5, 5), (0,)), (_speechlike(1.5, 6) // 8, (0,))]
+    jobs = [PartJob(x, starts, tmp_path / f"together{n}.mp3") for n, (x, starts) in enumerate(parts)]
+    together = master_parts(jobs, RATE, targets)
+    for n, ((x, starts), made) in enumerate(zip(parts, together, strict=True)):
+        alone = master_part(x, RATE, list(starts), targets, tmp_path / f"alone{n}.mp3")
+        assert made.mp3.read_bytes() == alone.mp3.read_bytes()
+        assert (made.frames, made.true_peak_dbtp, made.gains_db, made.ceilings_db) == \
+            (alone.frames, alone.true_peak_dbtp, alone.gains_db, alone.ceilings_db)
+        assert np.array_equal(made.energies, alone.energies)
+
+
+def test_an_encoder_process_that_fails_says_so(tmp_path):
+    from audio.encode import PartsEncoder
+    from audio.errors import EncodeError
+
+    with pytest.raises(EncodeError, match="ffmpeg failed encoding MP3"):
+        with PartsEncoder([100, 100], RATE, [tmp_path / "a.mp3", tmp_path / "no" / "such" / "b.mp3"],
+                          bitrate_kbps=64) as encoder:
+            encoder.write(np.zeros(200, np.float32))
