@@ -5,9 +5,12 @@ its own, as a producer's leveller balances host and guest.  Consecutive
 turns are encoded together as parts of at least 20 s, each an MP3 of its
 own; a part's MP3 is a function of its samples alone, so parts are mastered
 in parallel and kept in a cache: after an edit only the part holding the
-edited turn is levelled and encoded again.  The joined file is one CBR
-stream whose chapters and captions move by the few milliseconds each join
-adds (see :func:`join_offsets`).
+edited turn is levelled and encoded again.  Parts are dealt to one lane
+a core, and a lane's first passes share one ffmpeg process (each part
+still its own LAME stream: see ``masterpart.master_parts``), since
+starting ffmpeg costs as much as encoding 12 s of speech.  The joined
+file is one CBR stream whose chapters and captions move by the few
+milliseconds each join adds (see :func:`join_offsets`).
 
 Targets are checked on decoded MP3 audio, not on the signal before
 encoding: at 64 kb/s the encoder takes about 0.45 LU away and lifts the
