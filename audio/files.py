@@ -14,6 +14,7 @@ a render still running, or of another machine's (a shared folder), is kept.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import socket
@@ -21,6 +22,12 @@ import tempfile
 from pathlib import Path
 
 from .errors import EpisodeError, OutputError
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks (cache keys of masters, music and encodes)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def write_atomic(dest: Path, data: bytes | str) -> Path:

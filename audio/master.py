@@ -49,6 +49,7 @@ import numpy as np
 
 from .encode import OUTPUT_RATE_HZ, SAMPLES_PER_FRAME, concat_mp3
 from .errors import EncodeError
+from .files import file_digest
 from .loudness import LoudnessReport, integrated_from_energies
 from .masterpart import ENCODER_LOSS_GUESS_LU, MasteredPart, PartJob, levelled_again, master_parts, tee
 
@@ -171,7 +172,7 @@ class PartStore:
                 "gains_db": list(part.gains_db), "ceilings_db": list(part.ceilings_db)}
         os.replace(part.mp3, mp3)  # a concurrent render writes the same bytes: last one wins, both valid
         if pcm is not None:
-            info["pcm_sha256"] = _file_digest(pcm)
+            info["pcm_sha256"] = file_digest(pcm)
             os.replace(pcm, self.root / f"{key}.f32")
         self._write_info(key, info)
         return MasteredPart(mp3, part.frames, part.energies, part.true_peak_dbtp, part.gains_db, part.ceilings_db)
@@ -193,7 +194,7 @@ class PartStore:
             info = json.loads((self.root / f"{key}.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return
-        info["pcm_sha256"] = _file_digest(pcm)
+        info["pcm_sha256"] = file_digest(pcm)
         os.replace(pcm, self.root / f"{key}.f32")
         self._write_info(key, info)
 
@@ -202,11 +203,6 @@ class PartStore:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(info, f)
         os.replace(tmp, self.root / f"{key}.json")
-
-
-def _file_digest(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def parts_of(turn_starts: list[int], length: int, rate_hz: int, min_part_s: float) -> list[list[int]]:

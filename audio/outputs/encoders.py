@@ -33,6 +33,7 @@ from pathlib import Path
 
 from .. import tools
 from ..errors import EncodeError, ToolMissingError
+from ..files import file_digest
 
 log = logging.getLogger(__name__)
 
@@ -177,11 +178,6 @@ def encode_checked(encode: Callable[[float], None], part: Path, *, target_lufs: 
                       f"({lufs:.2f} LUFS, {peak:.2f} dBTP)")
 
 
-def file_digest(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 class EncodeStore:
     """Encoded audio on disk by what made it: ``KEY.SUFFIX`` and ``KEY.json`` (its digest and measurements).
 
@@ -264,3 +260,40 @@ def cached_encode(store: EncodeStore, key: str, suffix: str, make: Callable[[Pat
         kept = store.save(key, suffix, scratch, {"integrated_lufs": made.integrated_lufs,
                                                   "true_peak_dbtp": made.true_peak_dbtp, "gain_db": made.gain_db})
         yield Encoded(kept, made.integrated_lufs, made.true_peak_dbtp, made.gain_db)
+
+
+@dataclass(frozen=True)
+class Codec:
+    """How one deliverable's audio is encoded from the master (its tags are the deliverable's own)."""
+
+    name: str  # the deliverable, and its encodes' key in the store: "m4b"
+    encoder: str  # FFmpeg's: "aac"
+    options: tuple[str, ...]  # the encoder's settings beyond the bitrate
+    container: str  # FFmpeg's muxer for the untagged audio: "mp4"
+    suffix: str  # of the untagged audio in the store: ".m4a"
+    what: str  # in messages: "M4B"
+
+
+@contextlib.contextmanager
+def encoded_master(master: Path, codec: Codec, store: EncodeStore, *, bitrate_kbps: int, target_lufs: float,
+                   true_peak_dbtp: float, gain_db: float = 0.0, master_digest: str = "") -> Iterator[Encoded]:
+    """The master encoded by *codec*, untagged, *gain_db* louder and checked decoded; from *store* when kept.
+
+    The key holds the master's digest and every setting, so that a render
+    whose master did not change encodes nothing.
+    """
+    key = store.key(codec.name, master_digest or (file_digest(master) if store.root else ""), bitrate_kbps,
+                    target_lufs, true_peak_dbtp, round(gain_db, 2))
+
+    def make(audio: Path) -> Encoded:
+        def encode(gain: float) -> None:
+            level = ["-af", f"volume={gain:.2f}dB"] if gain else []
+            run_ffmpeg(["-i", str(master), "-map", "0:a", "-map_metadata", "-1", *level, "-c:a", codec.encoder,
+                        "-b:a", f"{bitrate_kbps}k", *codec.options, "-fflags", "+bitexact", "-f", codec.container,
+                        str(audio)], f"encoding the {codec.what}")
+
+        return encode_checked(encode, audio, target_lufs=target_lufs, true_peak_dbtp=true_peak_dbtp,
+                              gain_db=gain_db, what=codec.what)
+
+    with cached_encode(store, key, codec.suffix, make) as made:
+        yield made

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import TagError
 from ..files import replacing
-from .encoders import EncodeStore, Encoded, cached_encode, encode_checked, ffmetadata, file_digest, run_ffmpeg
+from .encoders import Codec, EncodeStore, Encoded, encoded_master, ffmetadata, run_ffmpeg
 from .tag import EpisodeTags, ffprobe_chapters
 
 NERO_MAX_CHAPTERS = 255  # chpl's chapter count is one byte
@@ -29,7 +29,7 @@ MEDIA_TYPE_AUDIOBOOK = "2"  # iTunes' stik
 # FFmpeg's AAC "twoloop" coder (its default) took 3.2x the time of "fast" on the seed (3.6 s against
 # 1.1 s for 6 min, here) for no judged gain: DNSMOS P.808 4.30 against 4.31, Distill-MOS 4.62
 # against 4.66 (the master: 4.31, 4.68).
-AAC_SPEED = ("-aac_coder", "fast")
+AAC = Codec("m4b", "aac", ("-aac_coder", "fast"), "mp4", ".m4a", "M4B")
 
 
 def chapter_warning(count: int) -> str | None:
@@ -58,20 +58,8 @@ def write_m4b(master: Path, dest: Path, tags: EpisodeTags, *, bitrate_kbps: int,
     without encoding again.
     """
     dest, store = Path(dest), store or EncodeStore(None)
-    key = store.key("m4b", master_digest or (file_digest(master) if store.root else ""), bitrate_kbps,
-                    target_lufs, true_peak_dbtp, round(gain_db, 2))
-
-    def make(audio: Path) -> Encoded:
-        def encode(gain: float) -> None:
-            level = ["-af", f"volume={gain:.2f}dB"] if gain else []
-            run_ffmpeg(["-i", str(master), "-map", "0:a", "-map_metadata", "-1", *level, "-c:a", "aac",
-                        "-b:a", f"{bitrate_kbps}k", *AAC_SPEED, "-fflags", "+bitexact", "-f", "mp4", str(audio)],
-                       "encoding the M4B")
-
-        return encode_checked(encode, audio, target_lufs=target_lufs, true_peak_dbtp=true_peak_dbtp,
-                              gain_db=gain_db, what="M4B")
-
-    with cached_encode(store, key, ".m4a", make) as made, \
+    with encoded_master(master, AAC, store, bitrate_kbps=bitrate_kbps, target_lufs=target_lufs,
+                        true_peak_dbtp=true_peak_dbtp, gain_db=gain_db, master_digest=master_digest) as made, \
             tempfile.TemporaryDirectory(prefix="episode-m4b-") as tmp, replacing(dest, ".part.m4b") as part:
         meta = Path(tmp, "metadata.txt")
         meta.write_text(ffmetadata(mp4_tags(tags), tags.chapters), encoding="utf-8")

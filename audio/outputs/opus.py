@@ -25,7 +25,7 @@ from mutagen.oggopus import OggOpus
 
 from ..errors import TagError
 from ..files import replacing
-from .encoders import EncodeStore, Encoded, cached_encode, encode_checked, file_digest, run_ffmpeg
+from .encoders import Codec, EncodeStore, Encoded, encoded_master
 from .tag import EpisodeTags
 
 MIME = "audio/ogg; codecs=opus"
@@ -35,7 +35,7 @@ MIME = "audio/ogg; codecs=opus"
 # here) for speech that judges cannot tell apart: DNSMOS P.808 4.27 at 10 against 4.29 at 5,
 # Distill-MOS 4.66 against 4.63 (the master: 4.31, 4.68).  At 5 plain VBR overshoots the bitrate
 # by a fifth; constrained VBR keeps to it (2.22 MB against 2.20 at 10).
-OPUS_SPEED = ("-compression_level", "5", "-vbr", "constrained")
+OPUS = Codec("opus", "libopus", ("-compression_level", "5", "-vbr", "constrained"), "opus", ".opus", "Opus file")
 
 
 def chapter_time(ms: int) -> str:
@@ -69,26 +69,15 @@ def write_opus(master: Path, dest: Path, tags: EpisodeTags, *, bitrate_kbps: int
     master's digest and the settings), then copied and tagged.
     """
     dest, store = Path(dest), store or EncodeStore(None)
-    key = store.key("opus", master_digest or (file_digest(master) if store.root else ""), bitrate_kbps,
-                    target_lufs, true_peak_dbtp, round(gain_db, 2))
-
-    def make(audio: Path) -> Encoded:
-        def encode(gain: float) -> None:
-            level = ["-af", f"volume={gain:.2f}dB"] if gain else []
-            run_ffmpeg(["-i", str(master), "-map", "0:a", "-map_metadata", "-1", *level, "-c:a", "libopus",
-                        "-b:a", f"{bitrate_kbps}k", *OPUS_SPEED, "-fflags", "+bitexact", "-f", "opus", str(audio)],
-                       "encoding the Opus file")
-
-        return encode_checked(encode, audio, target_lufs=target_lufs, true_peak_dbtp=true_peak_dbtp,
-                              gain_db=gain_db, what="Opus file")
-
-    with cached_encode(store, key, ".opus", make) as made, replacing(dest, ".part.opus") as part:
+    with encoded_master(master, OPUS, store, bitrate_kbps=bitrate_kbps, target_lufs=target_lufs,
+                        true_peak_dbtp=true_peak_dbtp, gain_db=gain_db, master_digest=master_digest) as made, \
+            replacing(dest, ".part.opus") as part:
         shutil.copyfile(made.path, part)
         try:
             audio = OggOpus(str(part))
             audio.tags.clear()  # ffmpeg's encoder tag
-            for key_, value in vorbis_comments(tags):
-                audio.tags.append((key_, value))
+            for key, value in vorbis_comments(tags):
+                audio.tags.append((key, value))
             audio.save()
         except MutagenError as exc:
             raise TagError(f"cannot tag {dest.name}: {exc}") from None

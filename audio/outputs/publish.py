@@ -134,7 +134,8 @@ def publish(result, *, formats: Iterable[str] = FORMATS, player_name: str = SHOW
 
 def _master_gain(result) -> tuple[float, str]:
     """The gain every encode takes, and the master's digest (its encodes' cache key): computed once."""
-    from .encoders import EncodeStore, file_digest, master_gain
+    from ..files import file_digest
+    from .encoders import EncodeStore, master_gain
 
     if result.master_pcm is None:
         raise OutputError("the render kept no master to encode from (RenderOptions.encodes)")

@@ -209,9 +209,10 @@ def merged(base: SoundSettings | None, over: SoundSettings | None) -> SoundSetti
 
 
 def _file_digest(path: Path) -> str:
+    from ..files import file_digest
+
     try:
-        with open(path, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
+        return file_digest(path)
     except OSError:
         return "missing"  # the render refuses it; the key only needs to differ
 
