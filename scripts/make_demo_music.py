@@ -8,12 +8,16 @@ into a chord swell, for chapter starts.  Two formats, rates and
 channel counts on purpose: the render converts them to its own.
 
 Run: .venv/bin/python scripts/make_demo_music.py [FOLDER]   (default: seeds/)
-The same numbers give the same samples; the encoders' output may differ
-between FFmpeg versions, which is why the files are kept in the repository.
+The same numbers give the same samples (the encoders' bytes may differ
+between FFmpeg versions).  The files are not kept in git: scripts/setup.sh
+makes them when they are missing.  Each is encoded under a temporary name
+and renamed into place, so an interrupted run leaves no broken file.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -111,9 +115,12 @@ def make(folder: Path) -> list[Path]:
         _wav(Path(tmp, "sting.wav"), sting(), 22050)
         run = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-bitexact"]
         subprocess.run([*run, "-i", str(Path(tmp, "theme.wav")), "-c:a", "libopus", "-b:a", "32k",
-                        "-map_metadata", "-1", str(folder / THEME)], check=True)
+                        "-map_metadata", "-1", str(Path(tmp, THEME))], check=True)
         subprocess.run([*run, "-i", str(Path(tmp, "sting.wav")), "-c:a", "flac", "-compression_level", "8",
-                        "-map_metadata", "-1", str(folder / STING)], check=True)
+                        "-map_metadata", "-1", str(Path(tmp, STING))], check=True)
+        for name in (THEME, STING):  # (a copy, then a rename: the temporary folder may be another file system)
+            shutil.copyfile(Path(tmp, name), folder / f".{name}.part")
+            os.replace(folder / f".{name}.part", folder / name)
     return [folder / THEME, folder / STING]
 
 

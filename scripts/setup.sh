@@ -40,3 +40,9 @@ fi
 if [ ! -f .venv/npm/node_modules/axe-core/axe.min.js ] && command -v npm >/dev/null; then
     npm install --silent --no-audit --no-fund --prefix .venv/npm axe-core@4 >/dev/null
 fi
+
+# The seed's demo music (seeds/flashpoint-iran-zelin.sound.toml), synthesised here rather than
+# kept in git: generated audio is not committed.
+if [ ! -f seeds/flashpoint-theme.opus ] || [ ! -f seeds/flashpoint-sting.flac ]; then
+    .venv/bin/python scripts/make_demo_music.py >/dev/null
+fi
