@@ -104,6 +104,8 @@ class PartsEncoder:
 
     def kill(self) -> None:
         self._proc.kill()
+        with contextlib.suppress(OSError):  # (a broken pipe: ffmpeg is gone)
+            self._proc.stdin.close()
         self._proc.wait()
         self._errors.close()
 

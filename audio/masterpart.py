@@ -253,17 +253,20 @@ def _first_passes(levellings: list[PartLevelling], jobs: list[PartJob], rate_hz:
     feeder = threading.Thread(target=feed, name="episode-encoder-feed", daemon=True)
     feeder.start()
     try:
-        for lv, job in zip(levellings, jobs, strict=True):
-            chunks = lv.chunks()
-            pending.put((tee(chunks, job.pcm) if job.pcm is not None else chunks, len(job.samples)))
-            if failures:
-                break
-    finally:
-        pending.put(None)
-        feeder.join()
-    if failures:
+        try:
+            for lv, job in zip(levellings, jobs, strict=True):
+                chunks = lv.chunks()
+                pending.put((tee(chunks, job.pcm) if job.pcm is not None else chunks, len(job.samples)))
+                if failures:
+                    break
+        finally:
+            pending.put(None)
+            feeder.join()
+        if failures:
+            raise failures[0]
+    except BaseException:  # the levelling or the feeder failed, or Ctrl-C: no ffmpeg left waiting on its input
         encoder.kill()
-        raise failures[0]
+        raise
     encoder.close()
 
 

@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, OutputError
 from .render import RenderOptions, render
 from .voices import candidates
 
@@ -44,7 +44,10 @@ def write_samples(text: str, folder: Path, engine: str | None = None, options: R
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{folder} is a file, not a folder")
     voices = sample_voices(engine)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a path through a file, or no permission: one line, not a traceback
+        raise OutputError(f"cannot make the folder {folder}: {exc.strerror or exc}") from None
     out = []
     with tempfile.TemporaryDirectory(prefix="episode-sample-") as tmp:
         source = Path(tmp) / "sample.txt"

@@ -125,5 +125,9 @@ def make(folder: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for path in make(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "seeds"):
+    try:
+        made = make(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "seeds")
+    except (subprocess.CalledProcessError, OSError) as exc:  # one line, as the tool's own errors are
+        raise SystemExit(f"make_demo_music: {exc}") from None
+    for path in made:
         print(f"{path}: {path.stat().st_size // 1024} kB")
