@@ -33,19 +33,20 @@ class Probe:
     channels: int
 
 
-def _frames(path: Path, where: str):
-    """Decoded frames of *path*'s first audio stream as float32 mono at its own rate, and that rate."""
+def _frames(path: Path):
+    """Decoded frames of *path*'s first audio stream as float32 mono at its own rate, and that rate.
+
+    Its refusals name the file, not the use: the caller says which key of the table it is.
+    """
     import av
 
-    if not Path(path).is_file():
-        raise InputError(f"{where}: music file not found: {path}")
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise InputError(f"{where}: {path} is not audio FFmpeg can decode ({_reason(exc)})") from None
+        raise InputError(f"{path} is not audio FFmpeg can decode ({_reason(exc)})") from None
     with container:
         if not container.streams.audio:
-            raise InputError(f"{where}: {path} has no audio stream")
+            raise InputError(f"{path} has no audio stream")
         stream = container.streams.audio[0]
         rate = stream.codec_context.sample_rate or stream.rate
         channels = stream.codec_context.channels
@@ -57,7 +58,7 @@ def _frames(path: Path, where: str):
             for out in down.resample(None):
                 yield out.to_ndarray().reshape(-1), rate, channels
         except (av.FFmpegError, ValueError) as exc:
-            raise InputError(f"{where}: {path} is not audio FFmpeg can decode ({_reason(exc)})") from None
+            raise InputError(f"{path} is not audio FFmpeg can decode ({_reason(exc)})") from None
 
 
 def _reason(exc: BaseException) -> str:
@@ -67,25 +68,29 @@ def _reason(exc: BaseException) -> str:
 def probe(path: Path, where: str) -> Probe:
     """How long *path* lasts, decoded through to its end; refused if missing, undecodable, empty or silent.
 
-    Cached per file version: a render probes in its check before speech and again to lay the sound out.
+    Cached per file version, whatever it is used for: a render probes in its check before speech
+    and again to lay the sound out, and one file may be the intro and the outro.
     """
     if not Path(path).is_file():
         raise InputError(f"{where}: music file not found: {path}")
     stat = os.stat(path)
-    return _probed(str(path), stat.st_mtime_ns, stat.st_size, where)
+    try:
+        return _probed(str(path), stat.st_mtime_ns, stat.st_size)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
 
 
 @functools.lru_cache(maxsize=64)
-def _probed(path: str, _mtime_ns: int, _size: int, where: str) -> Probe:
+def _probed(path: str, _mtime_ns: int, _size: int) -> Probe:
     samples, peak, rate, channels = 0, 0.0, 0, 0
-    for chunk, rate, channels in _frames(Path(path), where):
+    for chunk, rate, channels in _frames(Path(path)):
         samples += len(chunk)
         if len(chunk):
             peak = max(peak, float(np.abs(chunk).max()))
     if not samples:
-        raise InputError(f"{where}: {path} is not audio FFmpeg can decode (nothing in it decodes)")
+        raise InputError(f"{path} is not audio FFmpeg can decode (nothing in it decodes)")
     if peak == 0.0:
-        raise InputError(f"{where}: {path} is silent")
+        raise InputError(f"{path} is silent")
     return Probe(samples / rate, rate, channels)
 
 
@@ -97,11 +102,11 @@ def decode(path: Path, rate_hz: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def _decoded(path: str, _mtime_ns: int, _size: int, rate_hz: int, where: str = "[sound]") -> np.ndarray:
+def _decoded(path: str, _mtime_ns: int, _size: int, rate_hz: int) -> np.ndarray:
     from ..engines.clip import resampled
 
     chunks, native = [], rate_hz
-    for chunk, native, _channels in _frames(Path(path), where):
+    for chunk, native, _channels in _frames(Path(path)):
         chunks.append(chunk)
     mono = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     out = resampled(mono, native, rate_hz)
