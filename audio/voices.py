@@ -155,7 +155,7 @@ def assign_voices(speakers: tuple[Speaker, ...], engine: str | None = None,
                 next((c for c in free if not c.gender), None) or free[0]
             if pick.gender and pick.gender != s.gender:
                 warnings.append(f"no {s.gender} voice is left for {s.name}: {pick.voice}")
-        if engine is None and parse_voice(pick.voice).engine not in engines.NEURAL:
+        if engine is None and natural and parse_voice(pick.voice).engine not in engines.NEURAL:
             warnings.append(f"{s.name} gets the espeak-ng voice {pick.voice}: the {natural} natural voices are "
                             f"taken by speakers who talk more (give one a voice in the manifest)")
         taken.add(_sound(pick.voice, 0.0))

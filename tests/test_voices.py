@@ -230,5 +230,21 @@ def test_voices_sample_writes_one_levelled_clip_per_voice(tmp_path):
     assert names == ["hibari_heart.mp3", "hibari_heart~deep.mp3", "hibari_heart~deeper.mp3"]
     for name in names:
         assert abs(measure(decode(out / name), OUTPUT_RATE_HZ).integrated_lufs + 16) < 1.0
-    assert (run("voices", "--sample", "Hi.").exit_code, run("voices", "--sample", "Hi.").stderr) == (
-        2, "Error: --sample needs -o DIR, the folder to write the clips into\n")
+    result = run("voices", "--sample", "Hi.")
+    assert (result.exit_code, result.stderr) == (2, "Error: --sample needs -o DIR, the folder to write the clips "
+                                                    "into\n")
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    result = run("voices", "--engine", "pyttsx3", "--sample", "Hi there.", "-o", tmp_path / "afile" / "sub")
+    assert (result.exit_code, result.stderr) == (2, f"Error: cannot make the folder {tmp_path / 'afile' / 'sub'}: "
+                                                    "Not a directory\n")
+
+
+def test_no_neural_engine_gives_espeak_voices_without_a_warning_about_natural_ones(monkeypatch, panel):
+    """With espeak-ng alone installed, nobody's natural voice was taken by a speaker who talks more."""
+    import audio.voices as voices
+
+    espeak_only = [c for c in candidates(None) if c.voice.startswith("pyttsx3:")]
+    monkeypatch.setattr(voices, "candidates", lambda engine: espeak_only)
+    episode = load_episode(panel)
+    assert not [w for w in episode.warnings if "natural voices are taken" in w]
+    assert all(v.startswith("pyttsx3:") for v in _voices(episode).values())
