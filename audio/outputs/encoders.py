@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 ENCODERS = {"m4b": "aac", "opus": "libopus"}
 PEAK_MARGIN_DB = 0.1  # below the ceiling, when a file is encoded again quieter
 LOUDNESS_TOLERANCE_LU = 0.5  # as the MP3's (master.EPISODE_TOLERANCE_LU)
-STORE_VERSION = 2  # bump when an encoder's settings or the loudness check change
+STORE_VERSION = 2  # bump when the loudness check changes (the encoders' settings are in each key)
 
 
 @dataclass(frozen=True)
@@ -282,8 +282,9 @@ def encoded_master(master: Path, codec: Codec, store: EncodeStore, *, bitrate_kb
     The key holds the master's digest and every setting, so that a render
     whose master did not change encodes nothing.
     """
-    key = store.key(codec.name, master_digest or (file_digest(master) if store.root else ""), bitrate_kbps,
-                    target_lufs, true_peak_dbtp, round(gain_db, 2))
+    key = store.key(codec.name, codec.encoder, list(codec.options), master_digest
+                    or (file_digest(master) if store.root else ""), bitrate_kbps, target_lufs, true_peak_dbtp,
+                    round(gain_db, 2))
 
     def make(audio: Path) -> Encoded:
         def encode(gain: float) -> None:

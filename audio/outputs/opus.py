@@ -26,6 +26,8 @@ from mutagen.oggopus import OggOpus
 from ..errors import TagError
 from ..files import replacing
 from .encoders import Codec, EncodeStore, Encoded, encoded_master
+# the Vorbis-comment chapter convention writes a start as Podlove Simple Chapters does: HH:MM:SS.mmm
+from .feed import normal_play_time
 from .tag import EpisodeTags
 
 MIME = "audio/ogg; codecs=opus"
@@ -38,19 +40,13 @@ MIME = "audio/ogg; codecs=opus"
 OPUS = Codec("opus", "libopus", ("-compression_level", "5", "-vbr", "constrained"), "opus", ".opus", "Opus file")
 
 
-def chapter_time(ms: int) -> str:
-    """HH:MM:SS.mmm, as the Vorbis-comment chapter convention writes a start."""
-    seconds, milli = divmod(ms, 1000)
-    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}.{milli:03d}"
-
-
 def vorbis_comments(tags: EpisodeTags) -> list[tuple[str, str]]:
     """The file's comments, in order: the episode's, then CHAPTERnnn and CHAPTERnnnNAME per chapter."""
     out = [(k, v) for k, v in (("TITLE", tags.title), ("ARTIST", tags.artist), ("ALBUM", tags.album),
                                 ("DATE", tags.date), ("GENRE", "Podcast"), ("LANGUAGE", tags.language),
                                 ("DESCRIPTION", tags.description), ("LYRICS", tags.transcript)) if v]
     for n, m in enumerate(tags.chapters):
-        out += [(f"CHAPTER{n:03d}", chapter_time(m.start_ms)), (f"CHAPTER{n:03d}NAME", m.title)]
+        out += [(f"CHAPTER{n:03d}", normal_play_time(m.start_ms)), (f"CHAPTER{n:03d}NAME", m.title)]
     if tags.cover is not None:
         pic = Picture()
         pic.type, pic.mime, pic.desc = PictureType.COVER_FRONT, tags.cover.mime, "Cover"
