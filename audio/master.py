@@ -49,7 +49,7 @@ import numpy as np
 
 from .encode import OUTPUT_RATE_HZ, SAMPLES_PER_FRAME, concat_mp3
 from .errors import EncodeError
-from .files import file_digest
+from .files import file_digest, write_atomic
 from .loudness import LoudnessReport, integrated_from_energies
 from .masterpart import ENCODER_LOSS_GUESS_LU, MasteredPart, PartJob, levelled_again, master_parts, tee
 
@@ -199,10 +199,7 @@ class PartStore:
         self._write_info(key, info)
 
     def _write_info(self, key: str, info: dict) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".json.part")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(info, f)
-        os.replace(tmp, self.root / f"{key}.json")
+        write_atomic(self.root / f"{key}.json", json.dumps(info))
 
 
 def parts_of(turn_starts: list[int], length: int, rate_hz: int, min_part_s: float) -> list[list[int]]:

@@ -60,8 +60,8 @@ def _as_mixed(mp3_cache: Path) -> tuple[float, float, float]:
     from audio.encode import decode
     from audio.engines.clip import resampled
     from audio.episode import load_episode
-    from audio.filters import Biquads, k_weighting_sos
     from audio.render import RenderOptions, render
+    from audio.sound.check import _k_weighted
 
     episode = load_episode(SEED, SOUND)
     stem = render(episode, mp3_cache.parent / "stem.mp3", RenderOptions(cache_dir=mp3_cache, music=False))
@@ -72,8 +72,7 @@ def _as_mixed(mp3_cache: Path) -> tuple[float, float, float]:
             bed[p.start:p.start + len(p.samples)] += p.samples
     speech = decode(stem.path, rate)
     bed = np.pad(resampled(bed, placement.rate_hz, rate), (0, len(speech)))[:len(speech)]
-    k = Biquads(k_weighting_sos(rate), rate)
-    ks, kb = k(speech.astype(np.float64)), Biquads(k_weighting_sos(rate), rate)(bed.astype(np.float64))
+    ks, kb = _k_weighted(speech.astype(np.float64), rate), _k_weighted(bed.astype(np.float64), rate)
     width = rate * 400 // 1000
     spans = [(p.start * 1000 // placement.rate_hz, (p.start + len(p.samples)) * 1000 // placement.rate_hz)
              for p in placement.placed if p.bed]  # (assembly ms: within a few ms of the MP3's)

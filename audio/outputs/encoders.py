@@ -33,7 +33,7 @@ from pathlib import Path
 
 from .. import tools
 from ..errors import EncodeError, ToolMissingError
-from ..files import file_digest
+from ..files import file_digest, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -217,10 +217,7 @@ class EncodeStore:
         if self.root is None:
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".json.part")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(info, f)
-        os.replace(tmp, self.root / f"{key}.json")
+        write_atomic(self.root / f"{key}.json", json.dumps(info))
 
     def save(self, key: str, suffix: str, made: Path, info: dict) -> Path:
         """Keep *made* (moved into the store) with *info*; its path in the store."""
