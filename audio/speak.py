@@ -14,6 +14,7 @@ settings, text), so editing one answer re-synthesises only that answer.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import json
 import logging
@@ -25,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import engines
+from . import engines, schedule
 from .engines.worker import WorkerProcess, worker_command
 from .errors import SynthesisError
 
@@ -111,6 +112,9 @@ class Synthesizer:
             self._idle.clear()
         for worker in busy:  # interrupted mid-request: nothing to wait for
             worker.kill()
+        for worker in idle:  # end of input to all first, so that they finish side by side
+            with contextlib.suppress(OSError):
+                worker.proc.stdin.close()
         for worker in idle:
             worker.close()
         if self._tmp is not None:
@@ -159,35 +163,37 @@ class Synthesizer:
     def _run(self, items: list[tuple[Path, SpeechJob]], progress: Callable[[int], None] | None) -> int:
         if not items:
             return 0
-        queue = _batches(items, self.workers, self.batch_size)
+        lanes = schedule.plan(items, self.workers, self.batch_size)
         retried = 0
 
-        def next_batch() -> tuple[str, list] | None:
-            # a batch whose engine has a worker idle goes first: loading a
-            # neural voice costs as much as speaking a dozen sentences
+        def next_batch(lane: int, owned: dict[str, WorkerProcess]) -> schedule.Batch | None:
             with self._lock:
-                if not queue:
-                    return None
-                ready = next((b for b in queue if self._idle.get(b[0])), queue[0])
-                queue.remove(ready)
-                return ready
+                if lanes[lane]:
+                    return lanes[lane].popleft()
+                return schedule.steal(lanes, lane, set(owned) | {e for e, ws in self._idle.items() if ws})
 
-        def runner() -> int:
+        def runner(lane: int) -> int:
             done = 0
-            while (batch := next_batch()) is not None:
-                done += self._batch_with_retry(*batch)
-                if progress:
-                    progress(len(batch[1]))
+            owned: dict[str, WorkerProcess] = {}  # this lane's workers, one an engine, kept between batches
+            try:
+                while (batch := next_batch(lane, owned)) is not None:
+                    done += self._batch_with_retry(batch.engine, list(batch.items), owned)
+                    if progress:
+                        progress(len(batch))
+            finally:
+                for engine, worker in owned.items():
+                    self._checkin(engine, worker, healthy=True)
             return done
 
-        with cf.ThreadPoolExecutor(max_workers=min(self.workers, len(queue))) as pool:
-            futures = [pool.submit(runner) for _ in range(min(self.workers, len(queue)))]
+        with cf.ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+            futures = [pool.submit(runner, n) for n in range(len(lanes))]
             try:
                 for fut in cf.as_completed(futures):
                     retried += fut.result()
             except BaseException:
                 with self._lock:
-                    queue.clear()  # the other runners stop after their current batch
+                    for queue in lanes:
+                        queue.clear()  # the other runners stop after their current batch
                 raise
         return retried
 
@@ -209,29 +215,33 @@ class Synthesizer:
                 return
         worker.kill()
 
-    def _batch_with_retry(self, engine: str, batch: list[tuple[Path, SpeechJob]]) -> int:
-        failure = self._batch(engine, batch)
+    def _batch_with_retry(self, engine: str, batch: list[tuple[Path, SpeechJob]],
+                          owned: dict[str, WorkerProcess]) -> int:
+        failure = self._batch(engine, batch, owned)
         if failure is None:
             return 0
         missing = [(p, j) for p, j in batch if not p.exists()]
         log.warning("speech worker: %s; retrying %d clip(s) in a fresh worker", failure, len(missing))
-        failure = self._batch(engine, missing, fresh=True)
+        failure = self._batch(engine, missing, owned, fresh=True)
         if failure is not None:
             raise SynthesisError(f"text-to-speech failed twice: {failure}")
         return len(missing)
 
-    def _batch(self, engine: str, batch: list[tuple[Path, SpeechJob]], fresh: bool = False) -> str | None:
-        """Have one worker speak *batch*; move good clips into place.
+    def _batch(self, engine: str, batch: list[tuple[Path, SpeechJob]], owned: dict[str, WorkerProcess],
+               fresh: bool = False) -> str | None:
+        """Have the lane's worker of *engine* (in *owned*) speak *batch*; move good clips into place.
 
         Returns None when every clip is good, else a description of the
-        first failure; the worker is then let go, so a retry gets a fresh one.
+        first failure; the worker is then let go (and taken out of
+        *owned*), so a retry gets a fresh one.
         """
         if fresh:
             worker = WorkerProcess([*self.command, engine], self.threads_per_worker)
             with self._lock:
                 self._busy.add(worker)
         else:
-            worker = self._checkout(engine)
+            worker = owned.get(engine) or self._checkout(engine)
+        owned[engine] = worker
         problem: str | None = None
         try:
             with tempfile.TemporaryDirectory(prefix="episode-tts-", dir=self.root) as tmp:
@@ -256,62 +266,10 @@ class Synthesizer:
             problem = "interrupted"
             raise
         finally:
-            self._checkin(engine, worker, healthy=problem is None)
+            if problem is not None:  # a worker that failed or was interrupted is not asked again
+                del owned[engine]
+                self._checkin(engine, worker, healthy=False)
         return problem
-
-
-def _batches(items: list[tuple[Path, SpeechJob]], workers: int,
-             max_batch: int) -> list[tuple[str, list[tuple[Path, SpeechJob]]]]:
-    """Each engine's jobs in batches of about equal work, heaviest first.
-
-    An engine gets about two batches per worker's share of the work it
-    has, so the last batches to finish are small and every worker stays
-    busy, while an engine with little to say gets one batch (one worker
-    loading its voice, not all of them), and no batch holds less than
-    :data:`MIN_BATCH_WORK`.
-    """
-    by_engine: dict[str, list[tuple[Path, SpeechJob]]] = {}
-    for item in items:
-        by_engine.setdefault(item[1].spec.engine, []).append(item)
-    total = sum(_work(j) for _, j in items)
-    out = []
-    for engine, mine in by_engine.items():
-        work = sum(_work(j) for _, j in mine)
-        # a batch is only worth a worker of its own when it says more than loading the voice
-        # costs: a 4-speaker panel of 24 sentences loaded each voice twice, one after the other
-        count = max(1, min(len(mine), round(2 * workers * work / total), work // MIN_BATCH_WORK))
-        out += [(engine, b) for b in _balanced(mine, count, max_batch)]
-    out.sort(key=lambda b: -sum(_work(j) for _, j in b[1]))
-    return out
-
-
-def _balanced(items: list[tuple[Path, SpeechJob]], workers: int,
-              max_batch: int) -> list[list[tuple[Path, SpeechJob]]]:
-    """About one batch per worker, of about equal work.
-
-    A clip does not depend on its batch (pyttsx3 speaks each job in a fresh
-    engine, the neural engines seed their noise per job), so jobs may go
-    anywhere.  Work grows with
-    the text, so the longest job goes to the lightest batch (LPT): split in
-    order, the seed's two batches differed by 15% and one worker idled.
-    """
-    count = max(-(-len(items) // max_batch), min(workers, len(items)))
-    batches: list[list[tuple[Path, SpeechJob]]] = [[] for _ in range(count)]
-    load = [0] * count
-    for item in sorted(items, key=lambda it: -_work(it[1])):
-        open_ = [n for n in range(count) if len(batches[n]) < max_batch]
-        n = min(open_, key=lambda k: load[k])
-        batches[n].append(item)
-        load[n] += _work(item[1])
-    return [b for b in batches if b]
-
-
-# About a dozen sentences' work (_work): what loading a neural voice in a worker costs.
-MIN_BATCH_WORK = 1440
-
-
-def _work(job: SpeechJob) -> int:
-    return len(job.text) + 40  # a fixed cost per job: the engine, the settling utterance
 
 
 def _store(made: Path, dest: Path) -> None:

@@ -192,42 +192,71 @@ def test_the_drivers_wait_loop_polls_every_millisecond():
     assert real.sleep is sleep  # and the module it wraps too
 
 
-def test_batches_share_the_work_evenly_and_lose_no_job():
+def _jobs(voice: str, n: int, words: int) -> list:
     from pathlib import Path
 
-    from audio.speak import _balanced, _work
+    return [(Path(f"{voice}-{k}.wav"), SpeechJob(text="word " * words, voice=voice, rate_wpm=150)) for k in range(n)]
 
-    texts = ["word " * n for n in [60, 3, 41, 7, 7, 19, 52, 1, 33, 12, 25, 9, 48]]
-    items = [(Path(f"{n}.wav"), SpeechJob(text=t, voice="v", rate_wpm=150)) for n, t in enumerate(texts)]
-    batches = _balanced(items, workers=3, max_batch=40)
-    assert len(batches) == 3
-    assert sorted(p.name for b in batches for p, _ in b) == sorted(p.name for p, _ in items)
-    loads = [sum(_work(j) for _, j in b) for b in batches]
-    assert max(loads) - min(loads) <= max(_work(j) for _, j in items)
-    # in order, in three slices of five, the same jobs would differ by more than a third
+
+def _lane_loads(lanes) -> list[float]:
+    from audio import schedule
+
+    return [sum(schedule.setup_ms(e) for e in {b.engine for b in lane}) + sum(b.work_ms for b in lane)
+            for lane in lanes]
+
+
+def test_the_plan_loses_no_job_and_caps_each_request():
+    from audio import schedule
+
+    items = _jobs("hibari:heart", 30, 20) + _jobs("piper:en_US-joe-medium", 45, 30) + _jobs("v", 13, 9)
+    for lanes in (1, 2, 3, 8):
+        plan = schedule.plan(items, lanes, max_batch=4)
+        assert 1 <= len(plan) <= lanes
+        assert sorted(str(p) for lane in plan for b in lane for p, _ in b.items) == sorted(str(p) for p, _ in items)
+        assert all(1 <= len(b) <= 4 and {j.spec.engine for _, j in b.items} == {b.engine} for lane in plan for b in lane)
+    assert [[b.engine for b in lane] for lane in schedule.plan(items[:1], 4, 40)] == [["hibari"]]
+
+
+def test_the_plan_weighs_each_engine_by_its_cost_and_loads_a_voice_where_it_pays():
+    """The seed's shape: Piper says most, and costs 7 times hibari a character."""
+    from audio import schedule
+
+    items = _jobs("hibari:heart", 17, 25) + _jobs("piper:en_US-joe-medium", 33, 20)
+    plan = schedule.plan(items, 2, max_batch=40)
+    engines_of = [{b.engine for b in lane} for lane in plan]
+    # hibari loads once; Piper's work is split over both cores
+    assert sorted(map(sorted, engines_of)) == [["hibari", "piper"], ["piper"]]
+    loads = _lane_loads(plan)
     assert max(loads) / min(loads) < 1.1
-    # the batch size still caps a batch: 13 jobs in batches of at most 4 make 4 batches
-    capped = _balanced(items, workers=2, max_batch=4)
-    assert len(capped) == 4 and all(len(b) <= 4 for b in capped)
-    assert _balanced(items[:1], workers=4, max_batch=40) == [items[:1]]
+    # dealt equal batches per engine, as before, one lane took all of Piper's and ended far later
+    piper = sum(schedule.work_ms(j) for _, j in items[17:])
+    assert max(loads) < 0.75 * (piper + schedule.setup_ms("piper"))
 
 
 def test_an_engine_with_little_to_say_loads_its_voice_once():
-    """Two engines with a dozen short sentences each: one batch each, side by side, not two each in turn."""
-    from pathlib import Path
+    """Two engines with a dozen short sentences each: one lane each, side by side, not both on each."""
+    from audio import schedule
 
-    from audio.speak import MIN_BATCH_WORK, _batches, _work
+    panel = _jobs("hibari:heart", 12, 12) + _jobs("hibari:heart~deep", 4, 12) + _jobs("piper:en_US-joe-medium", 3, 12)
+    plan = schedule.plan(panel, 2, max_batch=40)
+    assert sorted(sorted({b.engine for b in lane}) for lane in plan) == [["hibari"], ["piper"]]
+    # one engine alone with little to say: one lane, one load, the other core left to the rest of the render
+    assert len(schedule.plan(_jobs("piper:en_US-joe-medium", 2, 12), 2, max_batch=40)) == 1
 
-    def jobs(voice: str, n: int, words: int) -> list:
-        return [(Path(f"{voice}{k}.wav"), SpeechJob(text="word " * words, voice=voice, rate_wpm=150))
-                for k in range(n)]
 
-    panel = jobs("hibari:heart", 12, 12) + jobs("piper:en_US-joe-medium", 12, 12)
-    assert sum(_work(j) for _, j in panel[:12]) < MIN_BATCH_WORK
-    assert [(engine, len(b)) for engine, b in _batches(panel, workers=2, max_batch=40)] == [
-        ("hibari", 12), ("piper", 12)]
-    # with more to say, an engine still gets two batches per worker's share
-    long = jobs("hibari:heart", 40, 25) + jobs("piper:en_US-joe-medium", 40, 25)
-    batches = _batches(long, workers=2, max_batch=40)
-    assert sorted(engine for engine, _ in batches) == ["hibari"] * 2 + ["piper"] * 2
-    assert sorted(p.name for _, b in batches for p, _ in b) == sorted(p.name for p, _ in long)
+def test_a_lane_that_runs_out_takes_waiting_work_only_where_it_pays():
+    from collections import deque
+
+    from audio import schedule
+
+    def batch(engine: str, ms: float):
+        return schedule.Batch(engine, (), ms)
+
+    lanes = [deque(), deque([batch("piper", 900), batch("piper", 900)]), deque([batch("hibari", 300)])]
+    # no Piper worker in lane 0: 1.8 s waiting does not pay for loading Piper (1.4 s) twice over
+    assert schedule.steal(lanes, 0, loaded=set()) is None
+    # with one loaded, the last waiting batch of the lane with the most waiting is taken
+    last = lanes[1][-1]
+    assert schedule.steal(lanes, 0, loaded={"piper", "hibari"}) is last and len(lanes[1]) == 1
+    lanes[1].extend(batch("piper", 2500) for _ in range(2))
+    assert schedule.steal(lanes, 0, loaded=set()).engine == "piper"  # 5.9 s waiting: worth a load

@@ -58,6 +58,15 @@ class VoiceInfo:
 
 
 @dataclass(frozen=True)
+class WorkCost:
+    """What an engine's work costs one core, in ms of CPU: each engine module's ``COST`` (see audio/schedule.py)."""
+
+    load_ms: float  # loading a voice in a fresh worker
+    per_char_ms: float
+    per_job_ms: float = 0.0  # a fixed cost per sentence (a fresh engine, the clip's file)
+
+
+@dataclass(frozen=True)
 class VoiceSpec:
     """A parsed voice name."""
 

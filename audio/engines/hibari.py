@@ -22,13 +22,14 @@ from importlib import metadata
 from pathlib import Path
 
 from ..errors import SynthesisError, VoiceError
-from . import VoiceInfo, file_sha256, require_packages
+from . import VoiceInfo, WorkCost, file_sha256, require_packages
 from .clip import VoiceWorker, aligned_marks, spoken_words
 
 NAME = "hibari"
 LICENCE = "Apache-2.0 (hibari-tts, its voices distilled from Kokoro-82M, Apache-2.0)"
 SETTINGS = ("speed", "pitch_st")
 VERSION = 2  # bump when this module changes how it speaks (invalidates cached clips)
+COST = WorkCost(load_ms=1450, per_char_ms=0.45)  # measured: `scripts/bench.py` machine, one thread
 NOISE_SEED = 0
 SAMPLE_RATE_HZ = 24000
 SAMPLES_PER_DURATION = 600  # one duration unit is two decoder frames of 300 samples (25 ms)

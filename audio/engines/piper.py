@@ -36,7 +36,7 @@ from pathlib import Path
 
 from .. import tools
 from ..errors import SynthesisError, VoiceError
-from . import VoiceInfo, file_sha256, require_packages
+from . import VoiceInfo, WorkCost, file_sha256, require_packages
 from .clip import VoiceWorker, aligned_marks, spoken_words
 
 NAME = "piper"
@@ -44,6 +44,7 @@ PACKAGED_VOICE = "en_US-joe-medium"
 LICENCE = "piper-tts GPL-3.0-or-later; voice data CC0 (joe, fine-tuned from the lessac voice)"
 SETTINGS = ("speed", "pitch_st")
 VERSION = 3  # bump when this module changes how it speaks (invalidates cached clips)
+COST = WorkCost(load_ms=1100, per_char_ms=3.0)  # measured: `scripts/bench.py` machine, one thread
 PATCH_VERSION = 1  # bump when the model patch changes (makes the patched file again)
 MAX_PHONEMES = 160  # per model call: about 8.5 s of speech (joe says about 19 a second)
 _CLAUSE_ENDS = (",", ";", ":")

@@ -20,7 +20,7 @@ from importlib import metadata
 
 from .. import tools
 from ..errors import EngineMissingError, SynthesisError, VoiceError
-from . import VoiceInfo
+from . import VoiceInfo, WorkCost
 from .clip import append_cues
 
 NAME = "pyttsx3"
@@ -28,6 +28,7 @@ LICENCE = "pyttsx3 MPL-2.0; espeak-ng GPL-3.0-or-later"
 SAMPLE_RATE_HZ = 22050
 SETTINGS = ("rate_wpm", "word_gap_ms")  # what of a speaker changes the sound
 VERSION = 5  # bump when the worker changes how it speaks (invalidates cached clips)
+COST = WorkCost(load_ms=0, per_char_ms=0.2, per_job_ms=25)  # a fresh engine per job, no model
 
 # One save_to_file + runAndWait per file (queuing several before one
 # runAndWait wrote only the first, pyttsx3 2.99); a job whose child wrote
