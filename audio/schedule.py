@@ -22,7 +22,7 @@ a lane that runs out takes pieces from the end of another (see
 from __future__ import annotations
 
 import itertools
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +40,7 @@ WORKER_START_MS = 300  # a worker process's Python and imports, before any voice
 # 0.2 s sooner takes 1.4 s from the other renders of a batch, and from the rest of this one.
 LOAD_WEIGHT = 0.25
 PIECE_MS = 2000  # estimated work per request: small enough for the last ones to be shared out
+MIN_PIECE_MS = 400
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,13 @@ def plan(items: Sequence[Item], lanes: int, max_batch: int) -> list[deque[Batch]
             if best is None or score < best[0]:
                 best = (score, layout)
     assert best is not None
-    return [deque(piece for engine, run in lane for piece in _pieces(engine, run, max_batch))
-            for lane in best[1] if lane]
+    shared = Counter(engine for lane in best[1] for engine, _ in lane)
+    out = []
+    for lane in best[1]:
+        if lane:  # an engine other lanes speak too goes last, so that whichever lane ends first can help
+            lane = sorted(lane, key=lambda run: shared[run[0]] > 1)
+            out.append(deque(_pieces(lane, max_batch)))
+    return out
 
 
 def _load(lane: list[tuple[str, list[tuple[Item, float]]]]) -> float:
@@ -128,17 +134,25 @@ def _wrap(order: Sequence[str], by_engine: dict[str, list[tuple[Item, float]]], 
     return out
 
 
-def _pieces(engine: str, run: list[tuple[Item, float]], max_batch: int) -> list[Batch]:
-    """A lane's run of one engine as requests of about PIECE_MS, at most *max_batch* sentences each."""
-    out, items, acc = [], [], 0.0
-    for item, w in run:
-        if items and (acc + w > PIECE_MS or len(items) >= max_batch):
+def _pieces(lane: list[tuple[str, list[tuple[Item, float]]]], max_batch: int) -> list[Batch]:
+    """A lane's runs as requests of at most *max_batch* sentences: about PIECE_MS each, and smaller
+    towards the lane's end (a third of what is left, down to MIN_PIECE_MS), so that the last pieces
+    can be shared out when the estimates were off."""
+    left = sum(w for _, run in lane for _, w in run)
+    out = []
+    for engine, run in lane:
+        items: list[Item] = []
+        acc = 0.0
+        for item, w in run:
+            size = max(MIN_PIECE_MS, min(PIECE_MS, left / 3))
+            if items and (acc + w > size or len(items) >= max_batch):
+                out.append(Batch(engine, tuple(items), acc))
+                items, acc = [], 0.0
+            items.append(item)
+            acc += w
+            left -= w
+        if items:
             out.append(Batch(engine, tuple(items), acc))
-            items, acc = [], 0.0
-        items.append(item)
-        acc += w
-    if items:
-        out.append(Batch(engine, tuple(items), acc))
     return out
 
 
