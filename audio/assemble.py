@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import wave
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -138,6 +138,73 @@ def _allocate(clips: Sequence[Path], pauses_ms: Sequence[int], tail_ms: int) -> 
     return rate, np.empty(bound + rate * tail_ms // 1000, dtype="<i2")
 
 
+def _pauses_before(turns: Sequence[Turn], chapters: Sequence[Chapter], pauses: Pauses,
+                   room_ms: Mapping[int, int] | None) -> list[int]:
+    chapter_turns = {c.turn_index for c in chapters}
+    pause_before = [_pause_before(turn, s_index, chapter_turns, pauses)
+                    for turn in turns for s_index in range(len(turn.sentences))]
+    pause_before[:1] = [LEAD_IN_MS]
+    for n, ms in (room_ms or {}).items():
+        pause_before[n] = max(pause_before[n], ms)
+    return pause_before
+
+
+class Assembler:
+    """The assembly turn by turn, in order: what :func:`assemble` joins, and what a render that
+    masters early turns while later ones are spoken takes one turn at a time (audio.streaming).
+
+    ``turn(k, clips)`` gives turn *k*'s samples, in pieces to be put end to
+    end (the pause before each of its sentences, then the sentence's
+    trimmed clip; the last turn also has the tail), and keeps its timeline; :meth:`assembly` is the whole once every
+    turn has been given.
+    """
+
+    def __init__(self, turns: Sequence[Turn], chapters: Sequence[Chapter], pauses: Pauses,
+                 word_offsets: Sequence[Sequence[int]] | None, rate_hz: int, *,
+                 room_ms: Mapping[int, int] | None = None, tail_ms: int = TAIL_MS):
+        self.turns, self.rate_hz, self.tail_ms = list(turns), rate_hz, tail_ms
+        count = sum(len(t.sentences) for t in turns)
+        self.pause_before = _pauses_before(turns, chapters, pauses, room_ms)
+        self.offsets = list(word_offsets or [()] * count)
+        self.first_clip = [0]
+        for turn in turns:
+            self.first_clip.append(self.first_clip[-1] + len(turn.sentences))
+        self.timings: list[SentenceTiming] = []
+        self.spans: list[tuple[int, int]] = []
+        self.turn_starts: list[int] = []
+        self.cursor = 0  # samples so far
+
+    def turn(self, k: int, clips: Sequence[Path]) -> Iterator[np.ndarray]:
+        turn, rate = self.turns[k], self.rate_hz
+        if k != len(self.turn_starts) or len(clips) != len(turn.sentences):
+            raise ValueError(f"turn {k} given out of order or with {len(clips)} clips")
+        self.turn_starts.append(self.cursor)
+        for s_index, (text, clip) in enumerate(zip(turn.sentences, clips, strict=True)):
+            n = self.first_clip[k] + s_index
+            samples, clip_rate = _read(clip, rate)
+            start = self.cursor + rate * self.pause_before[n] // 1000
+            speech, first_sample = _trimmed(samples, rate)
+            words = _word_starts(clip, self.offsets[n], first_sample, len(speech), rate, start * 1000 // rate,
+                                 clip_rate)
+            self.timings.append(SentenceTiming(turn.index, s_index, turn.speaker_id, text,
+                                               start_ms=start * 1000 // rate,
+                                               end_ms=(start + len(speech)) * 1000 // rate, word_starts_ms=words))
+            self.spans.append((start, start + len(speech)))
+            pause, self.cursor = start - self.cursor, start + len(speech)
+            yield np.zeros(pause, dtype="<i2")
+            yield speech  # one clip at a time: a caller copying them into place holds no more
+        if k == len(self.turns) - 1:
+            tail = rate * self.tail_ms // 1000
+            self.cursor += tail
+            yield np.zeros(tail, dtype="<i2")
+
+    def assembly(self, samples: np.ndarray) -> Assembly:
+        log.info("assembled %d sentences, %.1f s at %d Hz", len(self.timings), self.cursor / self.rate_hz,
+                 self.rate_hz)
+        return Assembly(samples=samples, rate_hz=self.rate_hz, sentences=tuple(self.timings),
+                        turn_starts=tuple(self.turn_starts), spans=tuple(self.spans))
+
+
 def assemble(turns: Sequence[Turn], chapters: Sequence[Chapter], clips: Sequence[Path],
              pauses: Pauses, word_offsets: Sequence[Sequence[int]] | None = None, *,
              room_ms: Mapping[int, int] | None = None, tail_ms: int = TAIL_MS) -> Assembly:
@@ -152,46 +219,18 @@ def assemble(turns: Sequence[Turn], chapters: Sequence[Chapter], clips: Sequence
     expected = sum(len(t.sentences) for t in turns)
     if len(clips) != expected:
         raise SynthesisError(f"expected {expected} clips, got {len(clips)}")
-    offsets_iter = iter(word_offsets or [()] * expected)
-    chapter_turns = {c.turn_index for c in chapters}
-    pause_before = [_pause_before(turn, s_index, chapter_turns, pauses)
-                    for turn in turns for s_index in range(len(turn.sentences))]
-    pause_before[:1] = [LEAD_IN_MS]
-    for n, ms in (room_ms or {}).items():
-        pause_before[n] = max(pause_before[n], ms)
     # The episode is allocated once, as long as the clips untrimmed and the
-    # pauses make it, and each trimmed clip is copied into place and let
-    # go: the signal never exists twice, and the pages past its end (the
-    # engine's trimmed silence) are never written, so never resident.
-    rate, signal = _allocate(clips, pause_before, tail_ms)
-    timings: list[SentenceTiming] = []
-    spans: list[tuple[int, int]] = []
-    turn_starts: list[int] = []
-    cursor = 0  # samples so far
-    clip_iter, pause_iter = iter(clips), iter(pause_before)
-    for turn in turns:
-        for s_index, text in enumerate(turn.sentences):
-            clip, pause_ms = next(clip_iter), next(pause_iter)
-            samples, clip_rate = _read(clip, rate)
-            if s_index == 0:
-                turn_starts.append(cursor)
-            start = cursor + rate * pause_ms // 1000
-            signal[cursor:start] = 0
-            speech, first_sample = _trimmed(samples, rate)
-            cursor = start + len(speech)
-            signal[start:cursor] = speech
-            spans.append((start, cursor))
-            words = _word_starts(clip, next(offsets_iter), first_sample, len(speech), rate, start * 1000 // rate,
-                                 clip_rate)
-            timings.append(SentenceTiming(turn.index, s_index, turn.speaker_id, text,
-                                          start_ms=start * 1000 // rate, end_ms=cursor * 1000 // rate,
-                                          word_starts_ms=words))
-    end = cursor + rate * tail_ms // 1000
-    signal[cursor:end] = 0
-    signal = signal[:end]
-    log.info("assembled %d sentences, %.1f s at %d Hz", len(timings), len(signal) / rate, rate)
-    return Assembly(samples=signal, rate_hz=rate, sentences=tuple(timings), turn_starts=tuple(turn_starts),
-                    spans=tuple(spans))
+    # pauses make it, and each clip is copied into place and let go: the
+    # signal never exists twice, and the pages past its end (the engine's
+    # trimmed silence) are never written, so never resident.
+    rate, signal = _allocate(clips, _pauses_before(turns, chapters, pauses, room_ms), tail_ms)
+    assembler = Assembler(turns, chapters, pauses, word_offsets, rate, room_ms=room_ms, tail_ms=tail_ms)
+    position = 0
+    for k in range(len(turns)):
+        for piece in assembler.turn(k, clips[assembler.first_clip[k]:assembler.first_clip[k + 1]]):
+            signal[position:position + len(piece)] = piece
+            position += len(piece)
+    return assembler.assembly(signal[:position])
 
 
 def chapter_marks(chapters: Sequence[Chapter], sentences: Sequence[SentenceTiming],

@@ -32,7 +32,6 @@ Two extension points change nothing when unused:
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
 import hashlib
 import json
@@ -40,6 +39,7 @@ import logging
 import os
 import struct
 import tempfile
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,10 +47,10 @@ from typing import Protocol
 
 import numpy as np
 
-from .encode import OUTPUT_RATE_HZ, SAMPLES_PER_FRAME, concat_mp3
+from .encode import MAX_PARTS_PER_PROCESS, OUTPUT_RATE_HZ, SAMPLES_PER_FRAME, concat_mp3
 from .errors import EncodeError
-from .files import file_digest, write_atomic
 from .loudness import LoudnessReport, integrated_from_energies
+from .partstore import PartStore
 from .masterpart import ENCODER_LOSS_GUESS_LU, MasteredPart, PartJob, levelled_again, master_parts, tee
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 VERSION = 4  # bump when levelling or encoding changes (invalidates cached parts)
 EPISODE_TOLERANCE_LU = 0.5  # Apple asks for -16 LUFS within 1 dB; aim at half that
 MIN_PART_S = 20.0
+# While parts are still to come, a lane waits for this many: starting ffmpeg costs what 12 s of
+# speech takes to encode, and each part is 20 s or more.
+GROUP_MIN_PARTS = 3
 
 
 @dataclass(frozen=True)
@@ -136,72 +139,6 @@ def _key(samples: np.ndarray, starts: list[int], rate_hz: int, targets: Masterin
     return digest.hexdigest()
 
 
-class PartStore:
-    """Mastered parts on disk: ``KEY.mp3``, ``KEY.json`` (its measurements, gains and digests), and
-    ``KEY.f32``, the levelled samples its encoder had, kept only once a render asks for the PCM.
-
-    The levelled samples are 12 times the MP3's size (float32 at 24 kHz
-    against 64 kb/s), so a render that wants only the MP3 keeps none; one
-    that wants the PCM keeps them, and the next one reads them (35 MB in
-    0.03 s for the seed) rather than levelling again (0.3 s of CPU).
-    """
-
-    def __init__(self, root: Path):
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-
-    def load(self, key: str) -> MasteredPart | None:
-        mp3, meta = self.root / f"{key}.mp3", self.root / f"{key}.json"
-        try:
-            info = json.loads(meta.read_text(encoding="utf-8"))
-            if hashlib.sha256(mp3.read_bytes()).hexdigest() != info["sha256"]:
-                raise ValueError("digest")
-            return MasteredPart(mp3, int(info["frames"]), np.asarray(info["energies"], dtype=np.float64),
-                                float(info["true_peak_dbtp"]), tuple(map(float, info.get("gains_db", ()))),
-                                tuple(map(float, info.get("ceilings_db", ()))))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError):
-            log.warning("mastered part %s in the cache is damaged; making it again", key[:12])
-            return None
-
-    def save(self, key: str, part: MasteredPart, pcm: Path | None = None) -> MasteredPart:
-        mp3 = self.root / f"{key}.mp3"
-        info = {"sha256": hashlib.sha256(part.mp3.read_bytes()).hexdigest(), "frames": part.frames,
-                "energies": part.energies.tolist(), "true_peak_dbtp": part.true_peak_dbtp,
-                "gains_db": list(part.gains_db), "ceilings_db": list(part.ceilings_db)}
-        os.replace(part.mp3, mp3)  # a concurrent render writes the same bytes: last one wins, both valid
-        if pcm is not None:
-            info["pcm_sha256"] = file_digest(pcm)
-            os.replace(pcm, self.root / f"{key}.f32")
-        self._write_info(key, info)
-        return MasteredPart(mp3, part.frames, part.energies, part.true_peak_dbtp, part.gains_db, part.ceilings_db)
-
-    def load_pcm(self, key: str) -> np.ndarray | None:
-        """The part's levelled samples, if kept and whole."""
-        try:
-            info = json.loads((self.root / f"{key}.json").read_text(encoding="utf-8"))
-            data = (self.root / f"{key}.f32").read_bytes() if "pcm_sha256" in info else None
-        except (OSError, ValueError):
-            return None
-        if data is None or hashlib.sha256(data).hexdigest() != info["pcm_sha256"]:
-            return None
-        return np.frombuffer(data, dtype="<f4")
-
-    def keep_pcm(self, key: str, pcm: Path) -> None:
-        """Keep the levelled samples of a part cached without them."""
-        try:
-            info = json.loads((self.root / f"{key}.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return
-        info["pcm_sha256"] = file_digest(pcm)
-        os.replace(pcm, self.root / f"{key}.f32")
-        self._write_info(key, info)
-
-    def _write_info(self, key: str, info: dict) -> None:
-        write_atomic(self.root / f"{key}.json", json.dumps(info))
-
-
 def parts_of(turn_starts: list[int], length: int, rate_hz: int, min_part_s: float) -> list[list[int]]:
     """Consecutive turns grouped into parts of at least *min_part_s* (the last may be shorter)."""
     parts: list[list[int]] = [[]]
@@ -236,45 +173,154 @@ def master_turns(samples: np.ndarray, rate_hz: int, turn_starts: list[int], dest
     cached before that is levelled again from its recorded gains.
     """
     ends = [*turn_starts[1:], len(samples)]
-    groups = parts_of(turn_starts, len(samples), rate_hz, min_part_s)
-    spans = [(turn_starts[g[0]], ends[g[-1]]) for g in groups]
-    inner = [[turn_starts[k] - turn_starts[g[0]] for k in g] for g in groups]
-    layer_keys = [layer.key(a, b) if layer is not None else "" for a, b in spans]
-    with contextlib.ExitStack() as stack:
-        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="episode-turns-")))
-        store = PartStore(cache_dir if cache_dir is not None else scratch / "store")
+    with PartMaster(rate_hz, targets, cache_dir, workers, layer=layer, pcm=pcm) as master:
+        for group in parts_of(turn_starts, len(samples), rate_hz, min_part_s):
+            a = turn_starts[group[0]]
+            master.add(samples[a:ends[group[-1]]], [turn_starts[k] - a for k in group], a)
+        return master.result(dest)
+
+
+@dataclass(frozen=True)
+class _Part:
+    samples: np.ndarray
+    inner: tuple[int, ...]  # where its turns start, from its first sample
+    offset: int  # its first sample's place on the assembled timeline
+    key: str
+    layer_key: str
+
+
+class PartMaster:
+    """Parts mastered as they are given, in lanes of their own, one a core; then checked and joined.
+
+    ``master_turns`` gives it every part at once; a render that masters
+    early turns while later ones are still spoken (audio.streaming) gives
+    each part as its turns are assembled.  A part's MP3 is a function of
+    its samples alone, so when and in which lane it is made changes
+    nothing in the joined file.  At :meth:`close` what waits is dealt out
+    so that the lanes end together, and each lane encodes its parts through
+    one ffmpeg process (up to MAX_PARTS_PER_PROCESS: see ``master_parts``).
+    An *eager* master (the streamed render's) does not wait for the close:
+    a lane takes the parts waiting once GROUP_MIN_PARTS of them do.
+    The encoder runs in ffmpeg and numpy releases the GIL, so threads use
+    every core.  Use it as a context manager: leaving it early (an error,
+    Ctrl-C) lets the lanes finish the parts in hand and removes its files.
+    """
+
+    def __init__(self, rate_hz: int, targets: MasteringTargets, cache_dir: Path | None,
+                 workers: int | None = None, *, layer: SoundLayer | None = None, pcm: Path | None = None,
+                 eager: bool = False):
+        self.rate_hz, self.targets, self.layer, self.pcm, self.eager = rate_hz, targets, layer, pcm, eager
+        self._stack = contextlib.ExitStack()
+        scratch = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="episode-turns-")))
+        self.store = PartStore(cache_dir if cache_dir is not None else scratch / "store")
         # made beside the store, so that moving a part into it is a rename
-        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix=".making-", dir=store.root))
-        keys = [_key(samples[a:b], starts, rate_hz, targets, lk)
-                for (a, b), starts, lk in zip(spans, inner, layer_keys, strict=True)]
-        done: dict[str, MasteredPart] = {}
-        for n, key in enumerate(keys):
-            if key not in done and (part := store.load(key)) is not None:
-                if pcm is None or len(part.gains_db) == len(inner[n]):  # older entries kept no gains
-                    done[key] = part
-        todo = {k: n for n, k in enumerate(keys) if k not in done}
+        self._tmp = self._stack.enter_context(tempfile.TemporaryDirectory(prefix=".making-", dir=self.store.root))
+        self.parts: list[_Part] = []
+        self._done: dict[str, MasteredPart] = {}
+        self._waiting: list[_Part] = []
+        self._claimed: set[str] = set()
+        self._encoded_turns = 0
+        self._cond = threading.Condition()
+        self._closed = self._stopped = False
+        self._failures: list[BaseException] = []
+        lanes = workers or os.cpu_count() or 1
+        self._dealt: list[list[_Part]] = [[] for _ in range(lanes)]
+        self._in_hand = [0] * lanes  # samples of the parts each lane is mastering now
+        self._lanes = [threading.Thread(target=self._lane, args=(n,), name=f"episode-master-{n}", daemon=True)
+                       for n in range(lanes)]
+        for lane in self._lanes:
+            lane.start()
 
-        def lane(chosen: list[str]) -> list[tuple[str, MasteredPart]]:
-            pcms = {key: Path(tmp, f"{key}.f32") if pcm is not None else None for key in chosen}
-            jobs = [PartJob(samples[spans[n][0]:spans[n][1]], tuple(inner[n]), Path(tmp, f"{key}.mp3"),
-                            layer=layer if layer_keys[n] else None, offset=spans[n][0], pcm=pcms[key])
-                    for key in chosen for n in (todo[key],)]
-            made = master_parts(jobs, rate_hz, targets)
-            return [(key, store.save(key, part, pcms[key])) for key, part in zip(chosen, made, strict=True)]
+    def __enter__(self) -> PartMaster:
+        return self
 
-        # One lane a core, each one encoder process for its parts (see master_parts); parts are dealt
-        # longest first to the lane with the least so far, so the lanes end together.  The encoder
-        # runs in ffmpeg and numpy releases the GIL, so threads use every core.
-        lanes: list[list[str]] = [[] for _ in range(min(workers or os.cpu_count() or 1, len(todo)) or 1)]
-        load = [0] * len(lanes)
-        for key in sorted(todo, key=lambda k: spans[todo[k]][0] - spans[todo[k]][1]):
-            least = load.index(min(load))
-            lanes[least].append(key)
-            load[least] += spans[todo[key]][1] - spans[todo[key]][0]
-        with cf.ThreadPoolExecutor(max_workers=len(lanes)) as pool:
-            for made in pool.map(lane, [chosen for chosen in lanes if chosen]):
-                done.update(made)
-        parts = [done[k] for k in keys]
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._stopped = True  # (after result(): nothing is left to stop)
+            self._cond.notify_all()
+        for lane in self._lanes:
+            lane.join()
+        self._stack.close()
+
+    def add(self, samples: np.ndarray, inner: list[int], offset: int) -> None:
+        """The next part: its samples, where its turns start in them, and where it starts on the timeline."""
+        layer_key = self.layer.key(offset, offset + len(samples)) if self.layer is not None else ""
+        part = _Part(samples, tuple(inner), offset, _key(samples, list(inner), self.rate_hz, self.targets, layer_key),
+                     layer_key)
+        self.parts.append(part)
+        if part.key in self._claimed:
+            return  # the same samples as an earlier part: one MP3 serves both
+        self._claimed.add(part.key)
+        cached = self.store.load(part.key)
+        if cached is not None and (self.pcm is None or len(cached.gains_db) == len(inner)):  # older: no gains
+            with self._cond:
+                self._done[part.key] = cached
+            return
+        with self._cond:
+            self._waiting.append(part)
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """No more parts: what waits is dealt to the lanes, longest first to the one with the least in hand.
+
+        That is how lanes end together: a lane's in hand counts what it is
+        encoding now, by samples, which is what encoding costs.
+        """
+        with self._cond:
+            self._closed = True
+            load = list(self._in_hand)
+            for part in sorted(self._waiting, key=lambda p: -len(p.samples)):
+                least = load.index(min(load))
+                self._dealt[least].append(part)
+                load[least] += len(part.samples)
+            self._waiting.clear()
+            self._cond.notify_all()
+
+    def _take(self, lane: int) -> list[_Part] | None:
+        with self._cond:
+            while True:
+                if self._stopped or self._failures:
+                    return None
+                if self._closed:
+                    mine = self._dealt[lane]
+                    taken, self._dealt[lane] = mine[:MAX_PARTS_PER_PROCESS], mine[MAX_PARTS_PER_PROCESS:]
+                    break
+                if self.eager and len(self._waiting) >= GROUP_MIN_PARTS:
+                    taken = self._waiting[:MAX_PARTS_PER_PROCESS]
+                    del self._waiting[:len(taken)]
+                    break
+                self._cond.wait()
+            self._in_hand[lane] = sum(len(p.samples) for p in taken)
+            return taken or None
+
+    def _lane(self, lane: int) -> None:
+        while (chosen := self._take(lane)) is not None:
+            try:
+                pcms = [Path(self._tmp, f"{p.key}.f32") if self.pcm is not None else None for p in chosen]
+                jobs = [PartJob(p.samples, p.inner, Path(self._tmp, f"{p.key}.mp3"),
+                                layer=self.layer if p.layer_key else None, offset=p.offset, pcm=levelled)
+                        for p, levelled in zip(chosen, pcms, strict=True)]
+                made = master_parts(jobs, self.rate_hz, self.targets)
+                saved = [self.store.save(p.key, m, levelled) for p, m, levelled in zip(chosen, made, pcms, strict=True)]
+            except BaseException as exc:  # noqa: BLE001 - raised again by result()
+                with self._cond:
+                    self._failures.append(exc)
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._done.update((p.key, m) for p, m in zip(chosen, saved, strict=True))
+                self._encoded_turns += sum(len(p.inner) for p in chosen)
+                self._in_hand[lane] = 0
+
+    def result(self, dest: Path) -> Mastered:
+        """Once every part is made: check the episode's loudness and peak, and join the parts into *dest*."""
+        self.close()
+        for lane in self._lanes:
+            lane.join()
+        if self._failures:
+            raise self._failures[0]
+        targets, store = self.targets, self.store
+        parts = [self._done[p.key] for p in self.parts]
         energies = np.concatenate([p.energies for p in parts])
         report = LoudnessReport(integrated_from_energies(energies, OUTPUT_RATE_HZ),
                                 max(p.true_peak_dbtp for p in parts))
@@ -283,29 +329,28 @@ def master_turns(samples: np.ndarray, rate_hz: int, turn_starts: list[int], dest
             raise EncodeError(f"could not meet {targets.target_lufs} LUFS and {targets.true_peak_dbtp} dBTP "
                               f"({report.integrated_lufs:.2f} LUFS, {report.true_peak_dbtp:.2f} dBTP)")
         concat_mp3([p.mp3 for p in parts], dest)
-        if pcm is not None:
+        if self.pcm is not None:
             sources, missing = [], []
-            for n, key in enumerate(keys):
-                if (kept := store.load_pcm(key)) is not None:
+            for spec, part in zip(self.parts, parts, strict=True):
+                if (kept := store.load_pcm(spec.key)) is not None:
                     sources.append([kept])
                 else:  # cached before a render asked for the PCM: level again from the recorded gains
-                    missing.append((key, Path(tmp, f"{key}.f32")))
-                    sources.append(tee(levelled_again(samples[spans[n][0]:spans[n][1]], rate_hz, inner[n],
-                                                       parts[n], layer=layer if layer_keys[n] else None,
-                                                       offset=spans[n][0]), missing[-1][1]))
-            write_master_wav(pcm, rate_hz, [p.frames for p in parts], sources)
+                    missing.append((spec.key, Path(self._tmp, f"{spec.key}.f32")))
+                    sources.append(tee(levelled_again(spec.samples, self.rate_hz, list(spec.inner), part,
+                                                       layer=self.layer if spec.layer_key else None,
+                                                       offset=spec.offset), missing[-1][1]))
+            write_master_wav(self.pcm, self.rate_hz, [p.frames for p in parts], sources)
             for key, levelled in dict(missing).items():
                 store.keep_pcm(key, levelled)
-    encoded = sum(len(groups[n]) for n in todo.values())
-    log.info("mastered %d turns (%d from cache): %.2f LUFS, %.2f dBTP", len(turn_starts),
-             len(turn_starts) - encoded, report.integrated_lufs, report.true_peak_dbtp)
-    part_offsets = join_offsets([p.frames for p in parts])
-    offsets = [part_offsets[n] + round(start * 1000 / rate_hz)
-               for n, starts in enumerate(inner) for start in starts]
-    return Mastered(loudness=report, offsets_ms=tuple(offsets), encoded=encoded,
-                    from_cache=len(turn_starts) - encoded, pcm=pcm, part_frames=tuple(p.frames for p in parts))
-
-
+        turns = sum(len(p.inner) for p in self.parts)
+        log.info("mastered %d turns (%d from cache): %.2f LUFS, %.2f dBTP", turns, turns - self._encoded_turns,
+                 report.integrated_lufs, report.true_peak_dbtp)
+        part_offsets = join_offsets([p.frames for p in parts])
+        offsets = [part_offsets[n] + round(start * 1000 / self.rate_hz)
+                   for n, spec in enumerate(self.parts) for start in spec.inner]
+        return Mastered(loudness=report, offsets_ms=tuple(offsets), encoded=self._encoded_turns,
+                        from_cache=turns - self._encoded_turns, pcm=self.pcm,
+                        part_frames=tuple(p.frames for p in parts))
 
 
 def _output_to_rate(output_samples: int, rate_hz: int) -> int:

@@ -124,38 +124,14 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
     try:
         owned = synthesizer is None
         with _synthesiser(options) if owned else contextlib.nullcontext(synthesizer) as synth:
-            clips = synth.synthesise(jobs, progress=tick("speech", len(jobs)))
-            preload.join()
-            from .assemble import assemble, chapter_marks, moved
-            from .outputs.tag import episode_tags, mp3_duration_ms, transcript_lines, write_tags
-
-            room = {} if lay is None else {"room_ms": dict(lay.room_ms), "tail_ms": lay.tail_ms}
-            assembly = assemble(episode.turns, episode.chapters, clips, episode.manifest.pauses,
-                                episode.word_offsets(), **room)
+            assembly, mastered, placement = _speak_and_master(episode, jobs, lay, synth, part, pcm, options,
+                                                              tick("speech", len(jobs)), progress)
             stats = synth.stats
-        if progress:
-            progress("loudness and encoding", 0, 1)
-        from .master import MasteringTargets, master_turns
+        preload.join()
+        from .assemble import chapter_marks, moved
+        from .outputs.tag import episode_tags, mp3_duration_ms, transcript_lines, write_tags
 
         man = episode.manifest
-        placement = layer = None
-        if lay is not None:  # music is mixed after speech, so that speech and its cache stay as they are
-            from .sound.mix import MusicLayer
-            from .sound.plan import place
-
-            placement = place(lay, assembly, man.target_lufs)
-            assembly = replace(assembly, samples=assembly.samples[:placement.end])
-            layer = MusicLayer(placement)
-        targets = MasteringTargets(man.target_lufs, man.true_peak_dbtp, man.bitrate_kbps)
-        if layer is not None and not options.music:  # the speech of the mix alone, as verify compares it
-            from .sound.mix import master_speech_stem
-
-            mastered = master_speech_stem(assembly.samples, assembly.rate_hz, list(assembly.turn_starts), part,
-                                          targets, _turn_cache(options), layer, options.workers)
-        else:
-            mastered = master_turns(assembly.samples, assembly.rate_hz, list(assembly.turn_starts), part, targets,
-                                    cache_dir=_turn_cache(options), workers=options.workers, layer=layer,
-                                    pcm=pcm)
         loudness = mastered.loudness
         sentences = moved(assembly.sentences, [t * 1000 // assembly.rate_hz for t in assembly.turn_starts],
                           mastered.offsets_ms)
@@ -188,6 +164,60 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
                         duration_ms=duration_ms, loudness=loudness, synthesis=stats,
                         turns_encoded=mastered.encoded, placement=placement, master_pcm=pcm,
                         encode_cache=_cache(options, "encodes") if pcm is not None else None)
+
+
+def _speak_and_master(episode: Episode, jobs, lay, synth: Synthesizer, part: Path, pcm: Path | None,
+                      options: RenderOptions, spoken: Callable[[int], None], progress: Progress | None):
+    """Speech, assembly and mastering into *part*: (assembly, mastered, the music's placement or None).
+
+    A render without music masters its early turns while later ones are
+    spoken (audio.streaming); music is placed on the whole assembly, so a
+    render with a [sound] table speaks first, then mixes and masters.
+    """
+    from .assemble import assemble
+    from .master import MasteringTargets, PartMaster, master_turns
+
+    man = episode.manifest
+    targets = MasteringTargets(man.target_lufs, man.true_peak_dbtp, man.bitrate_kbps)
+    if lay is None:
+        from .streaming import RateChanged, StreamedAssembly
+
+        def make_master(rate_hz: int) -> PartMaster:
+            return PartMaster(rate_hz, targets, _turn_cache(options), options.workers, pcm=pcm, eager=True)
+
+        with StreamedAssembly(episode, jobs, [synth.clip_path(j) for j in jobs], make_master) as stream:
+            clips = synth.synthesise(jobs, progress=spoken, ready=stream.watch.ready)
+            if progress:
+                progress("loudness and encoding", 0, 1)
+            try:
+                assembly, mastered = stream.result(part)
+                return assembly, mastered, None
+            except RateChanged:
+                log.warning("a voice spoke at two sample rates; assembling the episode again at the highest")
+        assembly = assemble(episode.turns, episode.chapters, clips, man.pauses, episode.word_offsets())
+        return assembly, master_turns(assembly.samples, assembly.rate_hz, list(assembly.turn_starts), part,
+                                      targets, cache_dir=_turn_cache(options), workers=options.workers,
+                                      pcm=pcm), None
+    clips = synth.synthesise(jobs, progress=spoken)
+    if progress:
+        progress("loudness and encoding", 0, 1)
+    from .sound.mix import MusicLayer
+    from .sound.plan import place
+
+    # music is mixed after speech, so that speech and its cache stay as they are
+    assembly = assemble(episode.turns, episode.chapters, clips, man.pauses, episode.word_offsets(),
+                        room_ms=dict(lay.room_ms), tail_ms=lay.tail_ms)
+    placement = place(lay, assembly, man.target_lufs)
+    assembly = replace(assembly, samples=assembly.samples[:placement.end])
+    layer = MusicLayer(placement)
+    if not options.music:  # the speech of the mix alone, as verify compares it
+        from .sound.mix import master_speech_stem
+
+        return assembly, master_speech_stem(assembly.samples, assembly.rate_hz, list(assembly.turn_starts), part,
+                                            targets, _turn_cache(options), layer, options.workers), placement
+    return assembly, master_turns(assembly.samples, assembly.rate_hz, list(assembly.turn_starts), part, targets,
+                                  cache_dir=_turn_cache(options), workers=options.workers, layer=layer,
+                                  pcm=pcm), placement
 
 
 def _import_later_stages() -> None:

@@ -1,4 +1,4 @@
-"""Stage 2a: which worker speaks which sentences: one lane a core, each a list of batches.
+"""Stage 2a: which worker speaks which sentences: one lane a core, each loading the voices it speaks.
 
 The engines differ sevenfold in what a sentence costs (Piper's ``joe``
 speaks a character in about 3 ms of CPU, hibari in 0.45 ms, espeak-ng in
@@ -6,17 +6,19 @@ speaks a character in about 3 ms of CPU, hibari in 0.45 ms, espeak-ng in
 work is estimated per engine (each engine module's ``COST``) and laid out
 by McNaughton's wrap-around rule: the lanes are filled one after the other
 up to a capacity, and an engine's work that crosses a lane's end goes on
-at the start of the next, which then loads that voice too.  The least
-capacity that fits is found by bisection.  On the seed this loads hibari
-once and Piper twice, where dealing equal batches per engine loaded each
-twice and left a core idle while hibari loaded again at the end.
+in the next, which then loads that voice too.  The least capacity that
+fits is found by bisection.  On the seed this loads hibari once and Piper
+twice, where dealing equal batches per engine loaded each twice and left a
+core idle while hibari loaded again at the end.
 
-A clip does not depend on its batch (pyttsx3 speaks each job in a fresh
-engine, the neural engines seed their noise per job), so a plan changes
-when sentences are ready, never what they sound like.  Estimates are only
-estimates: each lane's work is cut into pieces of a couple of seconds, and
-a lane that runs out takes pieces from the end of another (see
-:func:`steal`).
+The layout decides only which lanes load which voices.  Lanes that share
+an engine take its sentences from one queue, front first, in requests of
+about a second: the sentences are made in transcript order, so that turns
+are mastered while later ones are spoken (audio.streaming), and those
+lanes end together however far the estimates are off.  A clip does not
+depend on its batch (pyttsx3 speaks each job in a fresh engine, the
+neural engines seed their noise per job), so none of this changes what a
+sentence sounds like.
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ WORKER_START_MS = 300  # a worker process's Python and imports, before any voice
 # A load's CPU counted against a plan besides the time it ends: a core that loads a voice to end
 # 0.2 s sooner takes 1.4 s from the other renders of a batch, and from the rest of this one.
 LOAD_WEIGHT = 0.25
-PIECE_MS = 2000  # estimated work per request: small enough for the last ones to be shared out
-MIN_PIECE_MS = 400
+PIECE_MS = 1000  # estimated work per request: small enough for the last ones to be shared out
+MIN_PIECE_MS = 250
 
 
 @dataclass(frozen=True)
@@ -67,14 +69,49 @@ def setup_ms(engine: str) -> float:
     return WORKER_START_MS + cost(engine).load_ms
 
 
-def plan(items: Sequence[Item], lanes: int, max_batch: int) -> list[deque[Batch]]:
-    """The items in at most *lanes* queues of batches (each at most *max_batch* sentences).
+@dataclass
+class Plan:
+    """Which engines each lane speaks, in order, and each engine's batches, one queue shared by its lanes."""
+
+    lanes: list[list[str]]
+    queues: dict[str, deque[Batch]]
+
+    def next_batch(self, lane: int, loaded: set[str]) -> Batch | None:
+        """The next batch for *lane*: from its own engines' queues in order, front first (transcript order).
+
+        A lane whose engines are done helps with another's, if it has a
+        worker of that engine loaded (*loaded*) or what waits there is more
+        than twice what loading the voice costs, so that a new worker speaks
+        for longer than it took to start.  The caller holds the lock that
+        guards the queues.
+        """
+        for engine in self.lanes[lane]:
+            if self.queues[engine]:
+                return self.queues[engine].popleft()
+        best: tuple[float, str] | None = None
+        for engine, queue in self.queues.items():
+            waiting = sum(b.work_ms for b in queue)
+            if queue and (engine in loaded or waiting > 2 * setup_ms(engine)) and (best is None or waiting > best[0]):
+                best = (waiting, engine)
+        return self.queues[best[1]].popleft() if best is not None else None
+
+    def clear(self) -> None:
+        for queue in self.queues.values():
+            queue.clear()
+
+
+def plan(items: Sequence[Item], lanes: int, max_batch: int) -> Plan:
+    """Which of at most *lanes* lanes speak which engines, and the batches (at most *max_batch* sentences).
 
     For each number of lanes used and each order of the engines (there are
     at most three), the least capacity the wrap-around fills is found by
     bisection; of those plans, the one that ends first wins, each load
     counted at LOAD_WEIGHT of its time besides, so that a second core
-    loads a voice only to save more than a little.
+    loads a voice only to save more than a little.  The plan says only
+    which lanes load which voices: lanes that share an engine take its
+    batches from one queue, front first, so that the sentences are made in
+    transcript order (turns can be mastered while later ones are spoken,
+    audio.streaming) and those lanes end together whatever the estimates.
     """
     by_engine: dict[str, list[tuple[Item, float]]] = {}
     for item in items:
@@ -96,13 +133,11 @@ def plan(items: Sequence[Item], lanes: int, max_batch: int) -> list[deque[Batch]
             if best is None or score < best[0]:
                 best = (score, layout)
     assert best is not None
-    shared = Counter(engine for lane in best[1] for engine, _ in lane)
-    out = []
-    for lane in best[1]:
-        if lane:  # an engine other lanes speak too goes last, so that whichever lane ends first can help
-            lane = sorted(lane, key=lambda run: shared[run[0]] > 1)
-            out.append(deque(_pieces(lane, max_batch)))
-    return out
+    serving = Counter(engine for lane in best[1] for engine, _ in lane)
+    # an engine other lanes speak too goes last in a lane, so that lanes end on work they share
+    lanes_of = [sorted(dict.fromkeys(e for e, _ in lane), key=lambda e: serving[e] > 1) for lane in best[1] if lane]
+    queues = {e: deque(_pieces(e, by_engine[e], serving[e], max_batch)) for e in by_engine}
+    return Plan(lanes_of, queues)
 
 
 def _load(lane: list[tuple[str, list[tuple[Item, float]]]]) -> float:
@@ -134,44 +169,20 @@ def _wrap(order: Sequence[str], by_engine: dict[str, list[tuple[Item, float]]], 
     return out
 
 
-def _pieces(lane: list[tuple[str, list[tuple[Item, float]]]], max_batch: int) -> list[Batch]:
-    """A lane's runs as requests of at most *max_batch* sentences: about PIECE_MS each, and smaller
-    towards the lane's end (a third of what is left, down to MIN_PIECE_MS), so that the last pieces
-    can be shared out when the estimates were off."""
-    left = sum(w for _, run in lane for _, w in run)
-    out = []
-    for engine, run in lane:
-        items: list[Item] = []
-        acc = 0.0
-        for item, w in run:
-            size = max(MIN_PIECE_MS, min(PIECE_MS, left / 3))
-            if items and (acc + w > size or len(items) >= max_batch):
-                out.append(Batch(engine, tuple(items), acc))
-                items, acc = [], 0.0
-            items.append(item)
-            acc += w
-            left -= w
-        if items:
+def _pieces(engine: str, run: list[tuple[Item, float]], lanes: int, max_batch: int) -> list[Batch]:
+    """An engine's sentences, in order, as requests of at most *max_batch*: about PIECE_MS each, and
+    smaller towards the end (what is left shared by its *lanes*, a third each, down to MIN_PIECE_MS),
+    so that its lanes end close together."""
+    left = sum(w for _, w in run)
+    out, items, acc = [], [], 0.0
+    for item, w in run:
+        size = max(MIN_PIECE_MS, min(PIECE_MS, left / (3 * lanes)))
+        if items and (acc + w > size or len(items) >= max_batch):
             out.append(Batch(engine, tuple(items), acc))
+            items, acc = [], 0.0
+        items.append(item)
+        acc += w
+        left -= w
+    if items:
+        out.append(Batch(engine, tuple(items), acc))
     return out
-
-
-def steal(lanes: Sequence[deque[Batch]], thief: int, loaded: set[str]) -> Batch | None:
-    """A batch from the end of another lane for lane *thief*, which has run out, if taking it pays.
-
-    With a worker of the batch's engine already loaded (*loaded*) any
-    waiting batch is worth taking; without, only when what waits in that
-    lane is more than twice what loading the voice costs, so that the new
-    worker speaks for longer than it took to start.  The caller holds the
-    lock that guards the queues.
-    """
-    best: tuple[float, int] | None = None
-    for n, queue in enumerate(lanes):
-        if n == thief or not queue:
-            continue
-        waiting = sum(b.work_ms for b in queue)
-        last = queue[-1]
-        if last.engine in loaded or waiting > 2 * setup_ms(last.engine):
-            if best is None or waiting > best[0]:
-                best = (waiting, n)
-    return lanes[best[1]].pop() if best is not None else None

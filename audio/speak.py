@@ -136,9 +136,14 @@ class Synthesizer:
         key = job.key(self.fingerprint(job))
         return self.root / key[:2] / f"{key}.wav"
 
-    def synthesise(self, jobs: Sequence[SpeechJob],
-                   progress: Callable[[int], None] | None = None) -> list[Path]:
-        """Return one valid WAV path per job, in order."""
+    def synthesise(self, jobs: Sequence[SpeechJob], progress: Callable[[int], None] | None = None,
+                   ready: Callable[[list[Path]], None] | None = None) -> list[Path]:
+        """Return one valid WAV path per job, in order.
+
+        *ready*, if given, is told the paths of clips as they exist: those
+        in the cache first, then each batch's as it is stored (from the
+        synthesizer's threads), so that work on them can begin during speech.
+        """
         paths = [self.clip_path(j) for j in jobs]
         todo: dict[Path, SpeechJob] = {}
         for job, path in zip(jobs, paths, strict=True):
@@ -155,22 +160,23 @@ class Synthesizer:
         cached = len(jobs) - len(todo)
         if progress and cached:
             progress(cached)
-        retried = self._run(list(todo.items()), progress)
+        if ready is not None:
+            ready([p for p in paths if p not in todo])
+        retried = self._run(list(todo.items()), progress, ready)
         self.stats = SynthesisStats(synthesised=len(todo), from_cache=cached, retried=retried)
         log.info("speech: %d clips synthesised, %d from cache", len(todo), cached)
         return paths
 
-    def _run(self, items: list[tuple[Path, SpeechJob]], progress: Callable[[int], None] | None) -> int:
+    def _run(self, items: list[tuple[Path, SpeechJob]], progress: Callable[[int], None] | None,
+             ready: Callable[[list[Path]], None] | None = None) -> int:
         if not items:
             return 0
-        lanes = schedule.plan(items, self.workers, self.batch_size)
+        plan = schedule.plan(items, self.workers, self.batch_size)
         retried = 0
 
         def next_batch(lane: int, owned: dict[str, WorkerProcess]) -> schedule.Batch | None:
             with self._lock:
-                if lanes[lane]:
-                    return lanes[lane].popleft()
-                return schedule.steal(lanes, lane, set(owned) | {e for e, ws in self._idle.items() if ws})
+                return plan.next_batch(lane, set(owned) | {e for e, ws in self._idle.items() if ws})
 
         def runner(lane: int) -> int:
             done = 0
@@ -178,6 +184,8 @@ class Synthesizer:
             try:
                 while (batch := next_batch(lane, owned)) is not None:
                     done += self._batch_with_retry(batch.engine, list(batch.items), owned)
+                    if ready is not None:
+                        ready([p for p, _ in batch.items])
                     if progress:
                         progress(len(batch))
             finally:
@@ -185,15 +193,14 @@ class Synthesizer:
                     self._checkin(engine, worker, healthy=True)
             return done
 
-        with cf.ThreadPoolExecutor(max_workers=len(lanes)) as pool:
-            futures = [pool.submit(runner, n) for n in range(len(lanes))]
+        with cf.ThreadPoolExecutor(max_workers=len(plan.lanes)) as pool:
+            futures = [pool.submit(runner, n) for n in range(len(plan.lanes))]
             try:
                 for fut in cf.as_completed(futures):
                     retried += fut.result()
             except BaseException:
                 with self._lock:
-                    for queue in lanes:
-                        queue.clear()  # the other runners stop after their current batch
+                    plan.clear()  # the other runners stop after their current batch
                 raise
         return retried
 

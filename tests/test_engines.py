@@ -371,9 +371,9 @@ def test_a_crashed_neural_worker_is_retried_in_a_fresh_one(tmp_path, engine):
     with Synthesizer(cache_dir=tmp_path / "c", workers=1,
                      command=[sys.executable, "-c", CRASH_ONCE, str(marker)]) as synth:
         paths = synth.synthesise(jobs)
-        # two short sentences are one batch (less than loading the voice costs); its worker died
-        # before it answered, and both clips were made again in a fresh worker
-        assert marker.exists() and synth.stats.retried == 2 and synth.stats.synthesised == 2
+        # the first request's worker died before it answered: its clips (one or both sentences, as
+        # the engine's cost cuts them into requests) were made again in a fresh worker
+        assert marker.exists() and synth.stats.retried >= 1 and synth.stats.synthesised == 2
     for path, job in zip(paths, jobs):
         assert check_clip(path, job.text) > 1.0
 

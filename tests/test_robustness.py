@@ -263,11 +263,11 @@ def test_ffmpeg_failing(short_episode, good_file, tmp_path, monkeypatch):
 
 
 def test_interrupt_during_render(short_episode, good_file, tmp_path, monkeypatch):
-    import audio.assemble as assemble_module
+    import audio.streaming as streaming
 
-    def interrupted(*args, **kwargs):
+    def interrupted(*args, **kwargs):  # Ctrl-C once speech is done, while the parts are mastered
         raise KeyboardInterrupt
-    monkeypatch.setattr(assemble_module, "assemble", interrupted)
+    monkeypatch.setattr(streaming.StreamedAssembly, "result", interrupted)
     with pytest.raises(KeyboardInterrupt):
         render(short_episode, good_file, RenderOptions(cache_dir=tmp_path / "cache"))
     _untouched(good_file)

@@ -77,7 +77,8 @@ def master_speech_stem(samples: np.ndarray, rate_hz: int, turn_starts: list[int]
     music are the mix's own MP3s.  ``episode verify`` compares the two.
     """
     from ..encode import concat_mp3, count_frames, encode_mp3
-    from ..master import PartStore, _key, join_offsets, master_turns, parts_of
+    from ..master import _key, join_offsets, master_turns, parts_of
+    from ..partstore import PartStore
     from ..masterpart import levelled_again
 
     with tempfile.TemporaryDirectory(prefix="episode-stem-") as scratch:
