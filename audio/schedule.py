@@ -2,7 +2,8 @@
 
 The engines differ sevenfold in what a sentence costs (Piper's ``joe``
 speaks a character in about 3 ms of CPU, hibari in 0.45 ms, espeak-ng in
-0.2 ms), and loading a neural voice costs as much as a dozen sentences, so
+0.2 ms), and a worker with a neural voice takes 0.4 s (Piper) to 0.7 s
+(hibari) to start, as much as one to four sentences, so
 work is estimated per engine (each engine module's ``COST``) and laid out
 by McNaughton's wrap-around rule: the lanes are filled one after the other
 up to a capacity, and an engine's work that crosses a lane's end goes on
@@ -37,9 +38,9 @@ if TYPE_CHECKING:
 
 Item = tuple[Path, "SpeechJob"]
 
-WORKER_START_MS = 300  # a worker process's Python and imports, before any voice: the same for every engine
+WORKER_START_MS = 100  # a worker process's Python and imports, before any voice: the same for every engine
 # A load's CPU counted against a plan besides the time it ends: a core that loads a voice to end
-# 0.2 s sooner takes 1.4 s from the other renders of a batch, and from the rest of this one.
+# 0.1 s sooner takes 0.7 s from the other renders of a batch, and from the rest of this one.
 LOAD_WEIGHT = 0.25
 PIECE_MS = 1000  # estimated work per request: small enough for the last ones to be shared out
 MIN_PIECE_MS = 250

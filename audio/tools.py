@@ -7,10 +7,13 @@ clear error when it is needed, not as a silent fallback at import.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import EncodeError, ToolMissingError
@@ -68,6 +71,37 @@ def models_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("episode")) / "models"
+
+
+def kept_model(source: Path, kind: str, version: str, make: Callable[[Path], None]) -> Path | None:
+    """A model file made from the installed *source* once per machine, in models_dir(); None if it cannot be kept.
+
+    Its name holds a digest of *source*'s path, size and mtime and of
+    *version*, so a changed voice file or patch makes it again.
+    ``make(path)`` writes it; it is made under a temporary name and renamed
+    into place (a worker making the same file at once writes the same
+    bytes), and a failure (a full disk) leaves no part of it behind.
+    """
+    st = source.stat()
+    tag = hashlib.sha256(f"{source.resolve()}|{st.st_size}|{st.st_mtime_ns}|{version}".encode()).hexdigest()[:16]
+    dest = models_dir() / f"{kind}-{source.stem}-{tag}.onnx"
+    if dest.is_file():
+        return dest
+    tmp = None
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+        os.close(fd)
+        make(Path(tmp))
+        os.replace(tmp, dest)
+        return dest
+    except (OSError, RuntimeError) as exc:  # (onnxruntime reports a failed write as a RuntimeError)
+        logging.getLogger(__name__).warning("cannot keep the %s model in %s (%s); making it in memory", kind,
+                                            dest.parent, getattr(exc, "strerror", None) or exc)
+        return None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 @functools.cache

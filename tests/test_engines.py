@@ -387,3 +387,42 @@ def test_a_neural_worker_that_keeps_crashing_names_the_sentence(tmp_path):
                                                  r"quickly after three days of heavy rain in the' "
                                                  r"\(voice hibari:heart\)$"):
             synth.synthesise([SpeechJob(SENTENCE, VOICES["hibari"])])
+
+
+# ---------------------------------------------------------------- models made once from the installed ones
+
+def test_patched_models_are_kept_once_and_give_the_same_voice(tmp_path, monkeypatch):
+    """Both engines' patched models go to the models folder once; a worker loading the kept file
+    speaks exactly as one patching in memory does (what a full disk falls back to)."""
+    import numpy as np
+
+    from audio import tools
+    from audio.engines import hibari, piper
+
+    monkeypatch.setenv(tools.MODELS_ENV, str(tmp_path / "models"))
+    kept_h = hibari.patched_model(hibari.model_path("heart"))
+    kept_p = piper.patched_model(piper.model_paths("en_US-joe-medium")[0])
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "models").iterdir()) == ["hibari", "piper"]
+    assert kept_h.parent == kept_p.parent == tmp_path / "models"
+    assert hibari.patched_model(hibari.model_path("heart")) == kept_h  # found, not made again
+    said = {}
+    for name, engine, voice in (("hibari", hibari, "heart"), ("piper", piper, "en_US-joe-medium")):
+        said[name, "kept"] = engine._Voice(voice, 1).speak(SENTENCE, 1.0)[0]
+    monkeypatch.setattr(tools, "kept_model", lambda *a: None)  # as when the folder cannot be written
+    for name, engine, voice in (("hibari", hibari, "heart"), ("piper", piper, "en_US-joe-medium")):
+        assert np.array_equal(engine._Voice(voice, 1).speak(SENTENCE, 1.0)[0], said[name, "kept"]), name
+
+
+def test_a_model_that_cannot_be_kept_leaves_nothing_behind(tmp_path, monkeypatch, caplog):
+    from audio import tools
+
+    monkeypatch.setenv(tools.MODELS_ENV, str(tmp_path / "models"))
+    source = tmp_path / "voice.onnx"
+    source.write_bytes(b"model")
+
+    def full_disk(dest):
+        dest.write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+    assert tools.kept_model(source, "piper", "1", full_disk) is None
+    assert list((tmp_path / "models").iterdir()) == []
+    assert "cannot keep the piper model in" in caplog.text and "No space left on device" in caplog.text

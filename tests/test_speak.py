@@ -262,7 +262,7 @@ def test_an_engine_with_little_to_say_loads_its_voice_once():
     _, loaded, _ = _simulated(plan)
     assert sorted(map(sorted, loaded)) == [["hibari"], ["piper"]]
     # one engine alone with little to say: one lane, one load, the other core left to the rest of the render
-    assert len(schedule.plan(_jobs("piper:en_US-joe-medium", 2, 12), 2, max_batch=40).lanes) == 1
+    assert len(schedule.plan(_jobs("piper:en_US-joe-medium", 2, 4), 2, max_batch=40).lanes) == 1
 
 
 def test_a_lane_whose_engines_are_done_helps_only_where_it_pays():
@@ -273,10 +273,10 @@ def test_a_lane_whose_engines_are_done_helps_only_where_it_pays():
     def batch(engine: str, ms: float):
         return schedule.Batch(engine, (), ms)
 
-    plan = schedule.Plan([["hibari"], ["piper"]], {"hibari": deque(), "piper": deque([batch("piper", 900)] * 2)})
-    # no Piper worker in lane 0: 1.8 s waiting does not pay for loading Piper (1.4 s) twice over
-    assert plan.next_batch(0, loaded=set()) is None
+    plan = schedule.Plan([["hibari"], ["piper"]], {"hibari": deque(), "piper": deque([batch("piper", 300)] * 2)})
+    # no Piper worker in lane 0: 0.6 s waiting does not pay for starting one (0.4 s) twice over
+    assert 600 < 2 * schedule.setup_ms("piper") and plan.next_batch(0, loaded=set()) is None
     # with one loaded (from an earlier episode), the front of the queue is taken
     assert plan.next_batch(0, loaded={"piper"}).engine == "piper" and len(plan.queues["piper"]) == 1
     plan.queues["piper"].extend(batch("piper", 2500) for _ in range(2))
-    assert plan.next_batch(0, loaded=set()).engine == "piper"  # 5.9 s waiting: worth a load
+    assert plan.next_batch(0, loaded=set()).engine == "piper"  # 5.3 s waiting: worth a load

@@ -21,6 +21,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from .. import tools
 from ..errors import SynthesisError, VoiceError
 from . import VoiceInfo, WorkCost, file_sha256, require_packages
 from .clip import VoiceWorker, aligned_marks, spoken_words
@@ -29,11 +30,12 @@ NAME = "hibari"
 LICENCE = "Apache-2.0 (hibari-tts, its voices distilled from Kokoro-82M, Apache-2.0)"
 SETTINGS = ("speed", "pitch_st")
 VERSION = 2  # bump when this module changes how it speaks (invalidates cached clips)
-COST = WorkCost(load_ms=1450, per_char_ms=0.45)  # measured: `scripts/bench.py` machine, one thread
+COST = WorkCost(load_ms=600, per_char_ms=0.45)  # ms of one core (`python -m audio.engines.worker`, this machine)
 NOISE_SEED = 0
 SAMPLE_RATE_HZ = 24000
 SAMPLES_PER_DURATION = 600  # one duration unit is two decoder frames of 300 samples (25 ms)
 MAX_PHONEMES = 400  # hibari's own limit per model call; longer sentences are cut at a clause
+PATCH_VERSION = 1  # bump when _patched changes (makes the kept model again)
 _DURATIONS = "/Cast_32_output_0"  # the integer duration per phoneme id, before the decoder expands them
 _PACKAGES = {"hibari": "hibari-tts", "onnxruntime": "onnxruntime", "onnx": "onnx"}
 
@@ -120,23 +122,37 @@ def fingerprint(voice_id: str) -> str:  # (not cached: file_sha256 sees a model 
 
 # ---------------------------------------------------------------- the worker side
 
+def _patched(path: Path) -> bytes:
+    """The voice's model with each phoneme's duration as an output too."""
+    import onnx
+
+    model = onnx.load(str(path))
+    output = onnx.helper.ValueInfoProto()
+    output.name = _DURATIONS
+    model.graph.output.append(output)
+    return model.SerializeToString()
+
+
+def patched_model(path: Path) -> Path | bytes:
+    """The patched model, kept once per voice file (importing onnx to patch it took 0.6 s of each
+    worker's start); its bytes if it cannot be kept."""
+    kept = tools.kept_model(path, "hibari", str(PATCH_VERSION), lambda dest: dest.write_bytes(_patched(path)))
+    return kept if kept is not None else _patched(path)
+
+
 class _Voice:
     def __init__(self, voice_id: str, threads: int) -> None:
-        import onnx
         from hibari import Hibari
 
         path = model_path(voice_id)
         if path is None:
             raise VoiceError(f"voice hibari:{voice_id} is not on this machine")
-        model = onnx.load(str(path))
-        output = onnx.helper.ValueInfoProto()
-        output.name = _DURATIONS
-        model.graph.output.append(output)
+        model = patched_model(path)
         # model= keeps Hibari from looking the voice up (and so from downloading); given the patched
-        # model's bytes, it makes the one session (onnxruntime takes a path or bytes).  *threads* is one:
+        # model (onnxruntime takes a path or bytes), it makes the one session.  *threads* is one:
         # the workers already run one per core, and a fixed thread count keeps the arithmetic (and so
         # the clip) the same on every machine.
-        self.tts = Hibari(voice=voice_id, model=model.SerializeToString(), threads=threads)
+        self.tts = Hibari(voice=voice_id, model=str(model) if isinstance(model, Path) else model, threads=threads)
 
     def tokens(self, text: str):
         from hibari.g2p.normalize import normalize
