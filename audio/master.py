@@ -58,9 +58,10 @@ log = logging.getLogger(__name__)
 VERSION = 4  # bump when levelling or encoding changes (invalidates cached parts)
 EPISODE_TOLERANCE_LU = 0.5  # Apple asks for -16 LUFS within 1 dB; aim at half that
 MIN_PART_S = 20.0
-# While parts are still to come, a lane waits for this many: starting ffmpeg costs what 12 s of
-# speech takes to encode, and each part is 20 s or more.
-GROUP_MIN_PARTS = 3
+# While parts are still to come, a lane takes them once they hold this much audio, and as much: a
+# lane's ffmpeg costs what 12 s of speech takes to encode to start, and a long part taken with the
+# ones after it left the lanes uneven (the espeak-ng seed's first part is 139 s of its 472).
+GROUP_MIN_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ class PartMaster:
     so that the lanes end together, and each lane encodes its parts through
     one ffmpeg process (up to MAX_PARTS_PER_PROCESS: see ``master_parts``).
     An *eager* master (the streamed render's) does not wait for the close:
-    a lane takes the parts waiting once GROUP_MIN_PARTS of them do.
+    a lane takes the parts waiting once they hold GROUP_MIN_S of audio.
     The encoder runs in ffmpeg and numpy releases the GIL, so threads use
     every core.  Use it as a context manager: leaving it early (an error,
     Ctrl-C) lets the lanes finish the parts in hand and removes its files.
@@ -285,9 +286,11 @@ class PartMaster:
                     mine = self._dealt[lane]
                     taken, self._dealt[lane] = mine[:MAX_PARTS_PER_PROCESS], mine[MAX_PARTS_PER_PROCESS:]
                     break
-                if self.eager and len(self._waiting) >= GROUP_MIN_PARTS:
-                    taken = self._waiting[:MAX_PARTS_PER_PROCESS]
-                    del self._waiting[:len(taken)]
+                if self.eager and sum(len(p.samples) for p in self._waiting) >= GROUP_MIN_S * self.rate_hz:
+                    taken, size = [], 0
+                    while size < GROUP_MIN_S * self.rate_hz and len(taken) < MAX_PARTS_PER_PROCESS:
+                        taken.append(self._waiting.pop(0))
+                        size += len(taken[-1].samples)
                     break
                 self._cond.wait()
             self._in_hand[lane] = sum(len(p.samples) for p in taken)
