@@ -102,3 +102,23 @@ def test_a_part_that_fails_to_master_fails_the_render_in_one_message(tmp_path, m
         render(load_episode(SEED, engine="pyttsx3"), out / "ep.mp3", RenderOptions(cache_dir=tmp_path / "cache"))
     assert list(out.iterdir()) == []  # nothing half-written beside it
     assert not list((tmp_path / "cache" / "turns").glob("*.mp3"))  # and no part in the cache
+
+
+def test_an_episode_of_second_long_turns_meets_the_target(tmp_path, caplog):
+    """Each turn meets its aim, but 400 ms blocks straddling the pauses pull the whole 0.6 LU under:
+    the turns are levelled again once, aimed off by the miss (this episode was refused before)."""
+    import logging
+
+    import numpy as np
+    import pyloudnorm
+
+    from audio.encode import decode
+
+    src = tmp_path / "short.txt"
+    src.write_text("Intro.\nHOST: A question?\nGUEST: An answer.\n", encoding="utf-8")
+    caplog.set_level(logging.INFO, logger="audio.master")
+    result = render(load_episode(src), tmp_path / "short.mp3", RenderOptions(cache_dir=tmp_path / "cache"))
+    assert "levelling its turns again" in caplog.text
+    assert abs(result.loudness.integrated_lufs - -16.0) <= master.EPISODE_TOLERANCE_LU
+    heard = pyloudnorm.Meter(44100).integrated_loudness(decode(result.path).astype(np.float64))
+    assert abs(heard - -16.0) <= master.EPISODE_TOLERANCE_LU and result.loudness.true_peak_dbtp <= -1.0
