@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .assemble import Assembler, Assembly
+from .errors import SynthesisError
 from .master import MIN_PART_S, Mastered, PartMaster
 from .speak import SpeechJob
 
@@ -63,8 +64,11 @@ class ClipWatch:
 
 
 def _rate_of(clip: Path) -> int:
-    with wave.open(str(clip), "rb") as w:
-        return w.getframerate()
+    try:
+        with wave.open(str(clip), "rb") as w:
+            return w.getframerate()
+    except (OSError, EOFError, wave.Error) as exc:  # as assemble's own header check says it
+        raise SynthesisError(f"clip {Path(clip).name} cannot be read: {exc}") from None
 
 
 class StreamedAssembly:
