@@ -173,6 +173,7 @@ class Assembler:
         self.spans: list[tuple[int, int]] = []
         self.turn_starts: list[int] = []
         self.cursor = 0  # samples so far
+        self.highest_clip_rate_hz = 0  # of the clips given so far (each resampled to rate_hz)
 
     def turn(self, k: int, clips: Sequence[Path]) -> Iterator[np.ndarray]:
         turn, rate = self.turns[k], self.rate_hz
@@ -182,6 +183,7 @@ class Assembler:
         for s_index, (text, clip) in enumerate(zip(turn.sentences, clips, strict=True)):
             n = self.first_clip[k] + s_index
             samples, clip_rate = _read(clip, rate)
+            self.highest_clip_rate_hz = max(self.highest_clip_rate_hz, clip_rate)
             start = self.cursor + rate * self.pause_before[n] // 1000
             speech, first_sample = _trimmed(samples, rate)
             words = _word_starts(clip, self.offsets[n], first_sample, len(speech), rate, start * 1000 // rate,

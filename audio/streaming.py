@@ -11,8 +11,8 @@ samples, key and MP3 are those ``master_turns`` makes from the whole
 assembly, so the episode is the same to the byte (tested).
 
 The episode's rate is the highest of its clips' (``assemble``): here it is
-taken from the first clip of each voice, and checked against every clip at
-the end; were one voice to speak at two rates, the render would assemble
+taken from the first clip of each voice, and checked against every clip as
+it is assembled; were one voice to speak at two rates, the render would assemble
 and master again the plain way (:class:`RateChanged`).
 """
 
@@ -109,11 +109,12 @@ class StreamedAssembly:
 
     def _assemble(self) -> None:
         episode, clips = self.episode, self.clips
-        firsts = list({job.spec.base: clip for job, clip in reversed(list(zip(self.jobs, clips, strict=True)))}
-                      .values())
-        if not self.watch.wait(firsts):
+        firsts: dict[str, Path] = {}  # each voice's first clip
+        for job, clip in zip(self.jobs, clips, strict=True):
+            firsts.setdefault(job.spec.base, clip)
+        if not self.watch.wait(list(firsts.values())):
             return
-        rate = max(_rate_of(c) for c in firsts)
+        rate = max(_rate_of(c) for c in firsts.values())
         self.master = master = self.make_master(rate)
         a = self.assembler = Assembler(episode.turns, episode.chapters, episode.manifest.pauses,
                                        episode.word_offsets(), rate)
@@ -141,6 +142,6 @@ class StreamedAssembly:
         a = self.assembler
         if a is None or self.master is None or len(a.turn_starts) != len(self.episode.turns):
             raise RuntimeError("the streamed assembly stopped before its last turn")
-        if max(_rate_of(c) for c in set(self.clips)) != a.rate_hz:
+        if a.highest_clip_rate_hz != a.rate_hz:
             raise RateChanged
         return a.assembly(np.zeros(0, dtype="<i2")), self.master.result(dest)

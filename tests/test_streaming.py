@@ -29,7 +29,7 @@ def _plain(episode, clip_cache, tmp_path):
     mp3 = tmp_path / "plain.mp3"
     mastered = master_turns(a.samples, a.rate_hz, list(a.turn_starts), mp3,
                             MasteringTargets(m.target_lufs, m.true_peak_dbtp, m.bitrate_kbps), cache_dir=tmp_path / "p")
-    return mp3, moved(a.sentences, [t * 1000 // a.rate_hz for t in a.turn_starts], mastered.offsets_ms)
+    return mp3, moved(a.sentences, [t * 1000 // a.rate_hz for t in a.turn_starts], mastered.offsets_ms), a
 
 
 def _untagged(path, folder):
@@ -63,17 +63,10 @@ def test_parts_are_mastered_during_speech_and_the_episode_is_the_same(tmp_path, 
         result = render(episode, tmp_path / "streamed.mp3", RenderOptions(cache_dir=cache), synthesizer=synth)
     assert waited == [True]  # a part was mastering before the last sentence was spoken
     assert result.synthesis.synthesised == len(episode.speech_jobs())
-    plain, sentences = _plain(episode, cache, tmp_path)
-    assert len(master.parts_of(*_turns(episode, cache), master.MIN_PART_S)) >= 3  # several parts streamed
+    plain, sentences, a = _plain(episode, cache, tmp_path)
+    assert len(master.parts_of(list(a.turn_starts), len(a.samples), a.rate_hz, master.MIN_PART_S)) >= 3  # streamed
     assert _untagged(result.path, tmp_path) == plain.read_bytes()
     assert result.sentences == sentences
-
-
-def _turns(episode, cache):
-    with Synthesizer(cache_dir=cache) as synth:
-        clips = synth.synthesise(episode.speech_jobs())
-    a = assemble(episode.turns, episode.chapters, clips, episode.manifest.pauses)
-    return list(a.turn_starts), len(a.samples), a.rate_hz
 
 
 def test_a_voice_at_two_rates_is_assembled_again_the_plain_way(tmp_path, monkeypatch, caplog, clip_cache,

@@ -136,8 +136,14 @@ def _patched(path: Path) -> bytes:
 def patched_model(path: Path) -> Path | bytes:
     """The patched model, kept once per voice file (importing onnx to patch it took 0.6 s of each
     worker's start); its bytes if it cannot be kept."""
-    kept = tools.kept_model(path, "hibari", str(PATCH_VERSION), lambda dest: dest.write_bytes(_patched(path)))
-    return kept if kept is not None else _patched(path)
+    made: list[bytes] = []
+
+    def make(dest: Path) -> None:
+        made.append(_patched(path))
+        dest.write_bytes(made[0])
+
+    kept = tools.kept_model(path, "hibari", str(PATCH_VERSION), make)
+    return kept if kept is not None else made[0] if made else _patched(path)
 
 
 class _Voice:
