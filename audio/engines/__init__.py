@@ -25,10 +25,13 @@ writes one clip (see :mod:`audio.engines.clip`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib
 import importlib.util
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -166,15 +169,47 @@ def require_packages(engine_name: str, modules: dict[str, str]) -> None:
 
 
 def file_sha256(path: str | Path) -> str:
-    """The SHA-256 of a model file, computed once per version of the file."""
+    """The SHA-256 of a model file, computed once per version of the file.
+
+    Remembered on disk (``digests.json`` in tools.models_dir()) by the
+    file's path, size, mtime and inode, as the kept models are: hashing
+    Piper's 63 MB voice took 0.06 s of every render before its first
+    worker could start.  A reinstalled package writes new files, and so new
+    entries.
+    """
     st = Path(path).stat()
-    return _sha256(str(path), st.st_size, st.st_mtime_ns)
+    return _sha256(str(path), st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 @functools.cache
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
+def _sha256(path: str, size: int, mtime_ns: int, inode: int) -> str:
+    from .. import tools
+
+    store = tools.models_dir() / "digests.json"
+    key = f"{path}|{size}|{mtime_ns}|{inode}"
+    known = _read_digests(store)
+    if key in known:
+        return known[key]
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
-    return digest.hexdigest()
+    # the entries of files gone, and of this file's earlier versions, are dropped
+    known = {k: v for k, v in _read_digests(store).items()
+             if k.rsplit("|", 3)[0] != path and Path(k.rsplit("|", 3)[0]).exists()}
+    known[key] = digest.hexdigest()
+    with contextlib.suppress(OSError):  # not kept (a read-only cache): computed again next time
+        store.parent.mkdir(parents=True, exist_ok=True)
+        tmp = store.with_name(f".{store.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(known, indent=0, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, store)
+    return known[key]
+
+
+def _read_digests(store: Path) -> dict[str, str]:
+    try:
+        known = json.loads(store.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in known.items() if isinstance(k, str) and isinstance(v, str)} \
+        if isinstance(known, dict) else {}
