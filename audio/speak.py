@@ -301,29 +301,29 @@ def _store(made: Path, dest: Path) -> None:
             content.unlink(missing_ok=True)  # another clip won the key
 
 
-def _content_file(path: Path) -> Path | None:
-    inode = path.stat().st_ino
-    for sibling in path.parent.glob(f"{path.stem}.*.wav"):
-        if sibling.stat().st_ino == inode:
-            return sibling
-    return None
+def _content_files(path: Path) -> list[Path]:
+    return list(path.parent.glob(f"{path.stem}.*.wav"))
 
 
 def check_cached(path: Path, text: str) -> float:
-    """A cached clip must match the digest in its content file's name, then pass check_clip."""
-    content = _content_file(path)
-    if content is None:
+    """A cached clip must match the digest in its content file's name, then pass check_clip.
+
+    The name is looked up by the digest, not by the shared inode, so that a
+    cache copied without its hard links (``cp -r``, rsync without ``-H``,
+    an archive) still hits: each clip is then a copy of its content file.
+    """
+    siblings = _content_files(path)
+    if not siblings:
         raise SynthesisError("its content file is missing")
-    if hashlib.sha256(path.read_bytes()).hexdigest() != content.name.split(".")[1]:
+    if path.with_name(f"{path.stem}.{hashlib.sha256(path.read_bytes()).hexdigest()}.wav") not in siblings:
         raise SynthesisError("its content does not match its digest")
     return check_clip(path, text)
 
 
 def _forget(path: Path) -> None:
-    content = _content_file(path) if path.exists() else None
-    path.unlink(missing_ok=True)
-    if content is not None:
+    for content in _content_files(path):  # (one: a key's first clip stays, a later one is removed)
         content.unlink(missing_ok=True)
+    path.unlink(missing_ok=True)
 
 
 def check_clip(path: Path, text: str) -> float:

@@ -141,6 +141,24 @@ def test_concurrent_synthesis_into_one_cache(tmp_path):
     assert len([p for p in tmp_path.rglob("*.wav") if p.name.count(".") == 2]) == 6
 
 
+def test_a_cache_copied_without_its_hard_links_still_hits(tmp_path):
+    """cp -r, rsync without -H and most archives copy a clip and its content file apart."""
+    import shutil
+
+    with Synthesizer(cache_dir=tmp_path / "made") as synth:
+        synth.synthesise([JOB])
+    shutil.copytree(tmp_path / "made", tmp_path / "copied")
+    assert all(p.stat().st_nlink == 1 for p in (tmp_path / "copied").rglob("*.wav"))
+    with Synthesizer(cache_dir=tmp_path / "copied") as synth:
+        path = synth.synthesise([JOB])[0]
+        assert (synth.stats.synthesised, synth.stats.from_cache) == (0, 1)
+        data = bytearray(path.read_bytes())  # a damaged copy is still found out
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+        with pytest.raises(SynthesisError, match="does not match its digest"):
+            check_cached(path, JOB.text)
+
+
 @pytest.mark.parametrize("damage", ["truncate", "flip", "orphan"])
 def test_damaged_cache_entry_is_remade(tmp_path, damage):
     with Synthesizer(cache_dir=tmp_path) as synth:
