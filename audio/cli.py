@@ -110,12 +110,12 @@ def render(
 
     Example: episode render seeds/flashpoint-iran-zelin.txt -o output/episode.mp3 --all
     """
-    from .art import generate_cover, load_artwork
+    from dataclasses import replace
+
     from .episode import load_episode
     from .manifest import manifest_beside
-    from .outputs.m4b import chapter_warning
     from .outputs.publish import ENCODED, EXTRAS, chosen_formats, publish
-    from .render import RenderOptions
+    from .render import RenderOptions, prepared_synthesizer
     from .render import render as render_episode
     from .show import show_from_episode, with_base_url
 
@@ -127,19 +127,26 @@ def render(
     formats = chosen_formats(skip=skip, no_sidecars=no_sidecars, extras=wanted)
     episode = load_episode(transcript, manifest, voices=_parse_voices(voice), engine=engine)
     _warn(episode)
-    if "m4b" in formats and (nero := chapter_warning(len(episode.chapters))):
-        typer.echo(f"Warning: {nero}", err=True)
+    if "m4b" in formats:
+        from .outputs.m4b import chapter_warning
+
+        if nero := chapter_warning(len(episode.chapters)):
+            typer.echo(f"Warning: {nero}", err=True)
     show = show_from_episode(episode.metadata, manifest or manifest_beside(transcript))
     if base_url:  # checked before the render, not after it
         show = with_base_url(show, base_url)
-    # Players show nothing for an MP3 without a front cover, and Apple refuses a
-    # feed without itunes:image: without an image, one is made, as a batch does.
-    image = episode.metadata.image or show.image
-    cover = load_artwork(Path(image)) if image else generate_cover(show.title)
-    options = RenderOptions(id3_version=id3v2, cache_dir=cache_dir, use_cache=not no_cache, cover=cover,
+    options = RenderOptions(id3_version=id3v2, cache_dir=cache_dir, use_cache=not no_cache,
                             encodes=tuple(f for f in ENCODED if f in formats))
-    with _progress_bar() as progress:
-        result = render_episode(episode, out, options, progress)
+    # the engines start loading now; the cover art and the imports below run meanwhile
+    with prepared_synthesizer(episode, out, options) as synth:
+        from .art import generate_cover, load_artwork
+
+        # Players show nothing for an MP3 without a front cover, and Apple refuses a
+        # feed without itunes:image: without an image, one is made, as a batch does.
+        image = episode.metadata.image or show.image
+        cover = load_artwork(Path(image)) if image else generate_cover(show.title)
+        with _progress_bar() as progress:
+            result = render_episode(episode, out, replace(options, cover=cover), progress, synthesizer=synth)
     typer.echo(f"Wrote {result.path} ({result.duration_ms / 1000:.1f} s, {len(result.chapters)} chapters, "
                f"{result.loudness.integrated_lufs:.1f} LUFS, {result.loudness.true_peak_dbtp:.1f} dBTP)")
     if formats:

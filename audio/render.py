@@ -89,6 +89,22 @@ def _synthesiser(options: RenderOptions) -> Synthesizer:
     return Synthesizer(cache_dir=cache, **kwargs)
 
 
+def prepared_synthesizer(episode: Episode, dest: Path, options: RenderOptions = RenderOptions()) -> Synthesizer:
+    """A synthesizer for rendering *episode* to *dest*, its first workers already loading their voices.
+
+    A caller that has more to prepare before :func:`render` (the command
+    makes the cover art) gets this first and passes it on, so that the
+    engines start on the other cores meanwhile: a warm re-render after an
+    edit speaks one sentence, and starting its worker is most of that.
+    The episode is checked first, so that bad input starts no engine.
+    The caller closes it.
+    """
+    precheck(episode, dest, options)
+    synth = _synthesiser(options)
+    synth.prepare(episode.speech_jobs())
+    return synth
+
+
 def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(),
            progress: Progress | None = None, synthesizer: Synthesizer | None = None) -> RenderResult:
     """Render *episode* to the MP3 *dest*; return what was made and measured.
@@ -124,6 +140,7 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
     try:
         owned = synthesizer is None
         with _synthesiser(options) if owned else contextlib.nullcontext(synthesizer) as synth:
+            synth.prepare(jobs)  # the engines start while the later stages are imported
             assembly, mastered, placement = _speak_and_master(episode, jobs, lay, synth, part, pcm, options,
                                                               tick("speech", len(jobs)), progress)
             stats = synth.stats

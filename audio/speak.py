@@ -110,8 +110,9 @@ class Synthesizer:
             idle = [w for ws in self._idle.values() for w in ws]
             busy = list(self._busy)
             self._idle.clear()
-        for worker in busy:  # interrupted mid-request: nothing to wait for
+        for worker in busy + [w for w in idle if not w.requests]:  # interrupted, or started ahead and not needed
             worker.kill()
+        idle = [w for w in idle if w.requests]
         for worker in idle:  # end of input to all first, so that they finish side by side
             with contextlib.suppress(OSError):
                 worker.proc.stdin.close()
@@ -135,6 +136,37 @@ class Synthesizer:
     def clip_path(self, job: SpeechJob) -> Path:
         key = job.key(self.fingerprint(job))
         return self.root / key[:2] / f"{key}.wav"
+
+    def prepare(self, jobs: Sequence[SpeechJob]) -> None:
+        """Start the workers that the first sentences to speak need, loading their voices; return at once.
+
+        A hint: a render calls it as soon as it knows its sentences, so that
+        the engines start on the other cores while it prepares the rest
+        (cover art, imports), and :meth:`synthesise` finds them idle.  A
+        clip in the cache counts as made here without being checked.
+        """
+        todo: dict[Path, SpeechJob] = {}
+        for job in jobs:
+            path = self.clip_path(job)
+            if path not in todo and not path.exists():
+                todo[path] = job
+        if not todo:
+            return
+        plan = schedule.plan(list(todo.items()), self.workers, self.batch_size)
+        taken: dict[str, int] = {}  # lanes that share an engine take its first batches one each
+        with self._lock:
+            waiting = {engine: len(workers) for engine, workers in self._idle.items()}
+            for lane in plan.lanes:
+                engine = lane[0]
+                k = taken[engine] = taken.get(engine, -1) + 1
+                if k < waiting.get(engine, 0) or k >= len(plan.queues[engine]):
+                    continue  # a worker of it waits already (a synthesizer kept between episodes)
+                voices = list(dict.fromkeys(job.spec.voice for _, job in plan.queues[engine][k].items))
+                try:
+                    worker = WorkerProcess([*self.command, engine], self.threads_per_worker, preload=voices)
+                except SynthesisError:
+                    return  # synthesise starts it again, and says why it cannot
+                self._idle.setdefault(engine, []).append(worker)
 
     def synthesise(self, jobs: Sequence[SpeechJob], progress: Callable[[int], None] | None = None,
                    ready: Callable[[list[Path]], None] | None = None) -> list[Path]:

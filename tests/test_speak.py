@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import wave
 
@@ -157,6 +158,80 @@ def test_a_cache_copied_without_its_hard_links_still_hits(tmp_path):
         path.write_bytes(bytes(data))
         with pytest.raises(SynthesisError, match="does not match its digest"):
             check_cached(path, JOB.text)
+
+
+def _spied_workers(monkeypatch) -> list:
+    from audio.engines import worker
+
+    started, real = [], worker.WorkerProcess.__init__
+
+    def spy(self, argv, threads, preload=()):
+        real(self, argv, threads, preload)
+        started.append(self)
+    monkeypatch.setattr(worker.WorkerProcess, "__init__", spy)
+    return started
+
+
+def _preloaded(worker) -> list[str]:
+    from pathlib import Path
+
+    env = dict(v.split("=", 1) for v in Path(f"/proc/{worker.proc.pid}/environ").read_text().split("\0") if "=" in v)
+    return json.loads(env["EPISODE_PRELOAD_VOICES"])
+
+
+def test_prepare_starts_the_first_workers_with_their_voices_and_synthesise_uses_them(tmp_path, monkeypatch):
+    from audio import schedule
+
+    started = _spied_workers(monkeypatch)
+    jobs = [SpeechJob(text=f"Guest sentence number {k}.", voice="piper:en_US-joe-medium") for k in range(3)]
+    jobs += [SpeechJob(text="A question from the host?", voice="hibari:heart")]
+    with Synthesizer(cache_dir=tmp_path, workers=2) as synth:
+        plan = schedule.plan([(synth.clip_path(j), j) for j in jobs], 2, synth.batch_size)
+        synth.prepare(jobs)
+        ahead = list(started)
+        # one worker for each lane's first engine, told the voices of the batch that lane takes first
+        assert sorted(w.proc.args[-1] for w in ahead) == sorted(lane[0] for lane in plan.lanes)
+        for w in ahead:
+            assert _preloaded(w) == [{"piper": "en_US-joe-medium", "hibari": "heart"}[w.proc.args[-1]]]
+        synth.prepare(jobs)  # prepared already: nothing more is started
+        assert started == ahead
+        synth.synthesise(jobs)
+        assert synth.stats.synthesised == 4
+        assert started == ahead and all(w.requests for w in ahead)  # speech went to the workers started ahead
+        synth.prepare(jobs)  # everything cached: nothing to start
+        assert started == ahead
+
+
+def test_a_worker_started_ahead_and_never_asked_is_killed_at_close(tmp_path, monkeypatch):
+    from audio.engines import worker
+
+    started = _spied_workers(monkeypatch)
+    waited = []
+    monkeypatch.setattr(worker.WorkerProcess, "close", lambda self: waited.append(self))
+    synth = Synthesizer(cache_dir=tmp_path, workers=1, command=[sys.executable, "-c", "import time; time.sleep(60)"])
+    synth.prepare([JOB])
+    assert len(started) == 1 and started[0].proc.poll() is None
+    synth.close()  # the render failed, or was interrupted, before speech
+    assert started[0].proc.returncode == -9 and not waited
+
+
+def test_a_preloaded_voice_that_fails_is_left_for_its_job_to_report():
+    from audio.engines.worker import _preload
+
+    class Worker:
+        loaded: list = []
+
+        def preload(self, voice):
+            if voice == "broken":
+                raise RuntimeError("no such model")
+            self.loaded.append(voice)
+
+    w = Worker()
+    _preload(w, json.dumps(["broken", "heart"]))
+    assert w.loaded == ["heart"]
+    _preload(w, "not json")  # an environment it did not set: ignored
+    _preload(object(), json.dumps(["heart"]))  # an engine without voices to load (pyttsx3)
+    assert w.loaded == ["heart"]
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "orphan"])

@@ -239,6 +239,7 @@ class Worker(VoiceWorker):
     """Speaks jobs in the worker process; each voice is loaded once."""
 
     engine = "hibari"
+    warm_up_text = "Hello."  # its sentences are seeded one by one (NOISE_SEED), so this changes none
 
     def load(self, voice_id: str) -> _Voice:
         return _Voice(voice_id, self.threads)

@@ -27,6 +27,12 @@ import time
 from ..errors import SynthesisError
 
 THREADS_ENV = "EPISODE_ENGINE_THREADS"
+# Voices a worker loads before it reads its first request (a JSON list): the
+# parent starts a worker as soon as it knows its sentences, and the voice is
+# then loaded while the render prepares everything else.  An environment
+# variable, not a request, so that a worker command that does not know it
+# (a test's fault injection, an older worker) simply ignores it.
+PRELOAD_ENV = "EPISODE_PRELOAD_VOICES"
 
 
 def worker_command() -> list[str]:
@@ -37,9 +43,10 @@ def worker_command() -> list[str]:
 class WorkerProcess:
     """The parent's side: one worker process of one engine, spoken to one request line at a time."""
 
-    def __init__(self, argv: list[str], threads: int) -> None:
+    def __init__(self, argv: list[str], threads: int, preload: list[str] = ()) -> None:
         env = {**os.environ, THREADS_ENV: str(threads), "OMP_NUM_THREADS": str(threads),
-               "OPENBLAS_NUM_THREADS": str(threads)}
+               "OPENBLAS_NUM_THREADS": str(threads), PRELOAD_ENV: json.dumps(list(preload))}
+        self.requests = 0  # a worker started ahead (preload) and never asked is killed, not waited for
         # stderr to a file: a long-lived worker's chatter would fill a pipe nobody reads
         self._stderr = tempfile.TemporaryFile()
         try:
@@ -51,6 +58,7 @@ class WorkerProcess:
 
     def request(self, payload: dict, timeout_s: float) -> dict | str:
         """The worker's answer, or a description of how it failed (it is then dead)."""
+        self.requests += 1
         try:
             self.proc.stdin.write(json.dumps(payload).encode() + b"\n")
             self.proc.stdin.flush()
@@ -113,6 +121,7 @@ def main(argv: list[str]) -> int:
     from . import engine
 
     worker = engine(argv[0]).Worker(threads=int(os.environ.get(THREADS_ENV, "1")))
+    _preload(worker, os.environ.get(PRELOAD_ENV, "[]"))
     with tempfile.TemporaryDirectory(prefix="episode-worker-") as scratch:
         for line in sys.stdin:
             if not line.strip():
@@ -130,6 +139,20 @@ def main(argv: list[str]) -> int:
             protocol_out.write(json.dumps({"results": results}) + "\n")
             protocol_out.flush()
     return 0
+
+
+def _preload(worker, voices_json: str) -> None:
+    """Load the voices the parent expects to ask for first; a voice that fails is left for its job to report."""
+    load = getattr(worker, "preload", None)
+    try:
+        voices = json.loads(voices_json)
+    except ValueError:
+        return
+    for voice in voices if load is not None and isinstance(voices, list) else ():
+        try:
+            load(voice)
+        except Exception:  # noqa: BLE001 - the job that needs the voice loads it again and says why it fails
+            pass
 
 
 if __name__ == "__main__":
