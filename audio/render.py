@@ -101,7 +101,11 @@ def prepared_synthesizer(episode: Episode, dest: Path, options: RenderOptions = 
     """
     precheck(episode, dest, options)
     synth = _synthesiser(options)
-    synth.prepare(episode.speech_jobs())
+    try:
+        synth.prepare(episode.speech_jobs())
+    except BaseException:
+        synth.close()
+        raise
     return synth
 
 

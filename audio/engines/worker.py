@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 
 from ..errors import SynthesisError
 
@@ -43,7 +44,7 @@ def worker_command() -> list[str]:
 class WorkerProcess:
     """The parent's side: one worker process of one engine, spoken to one request line at a time."""
 
-    def __init__(self, argv: list[str], threads: int, preload: list[str] = ()) -> None:
+    def __init__(self, argv: list[str], threads: int, preload: Sequence[str] = ()) -> None:
         env = {**os.environ, THREADS_ENV: str(threads), "OMP_NUM_THREADS": str(threads),
                "OPENBLAS_NUM_THREADS": str(threads), PRELOAD_ENV: json.dumps(list(preload))}
         self.requests = 0  # a worker started ahead (preload) and never asked is killed, not waited for
