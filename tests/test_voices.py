@@ -22,6 +22,7 @@ from audio.voices import assign_voices, candidates
 
 runner = CliRunner()
 HEART, JOE = derived.HEART, derived.JOE
+JOE_PACED = f"{JOE}~measured"  # joe as it is given out: at speed 0.9
 SIX = [d.voice for d in derived.RANKED]
 
 # a panel: the host, a main panelist who talks most, two others, and a one-line caller
@@ -64,7 +65,7 @@ def test_the_six_natural_voices_come_before_any_espeak_voice():
 def test_voices_go_out_by_talk_time_so_a_one_line_caller_never_takes_a_better_one(panel):
     voices = _voices(load_episode(panel, find_manifest=False))
     # host first; then Anna (most words), Ben, Carla, Erin; Dan's one word comes last
-    assert voices == {"Host": HEART, "Anna": JOE, "Ben": f"{HEART}~deep", "Carla": f"{JOE}~bright",
+    assert voices == {"Host": HEART, "Anna": JOE_PACED, "Ben": f"{HEART}~deep", "Carla": f"{JOE}~bright",
                       "Erin": f"{HEART}~deeper", "Dan": f"{JOE}~brighter"}
 
 
@@ -72,7 +73,7 @@ def test_gender_is_honoured_and_never_guessed():
     people = (Speaker("a", "Ann", (), "", gender="male"), Speaker("b", "Bob", (), "", gender="female"),
               Speaker("c", "Cy", (), "", gender="female"))
     chosen = assign_voices(people, words={"a": 30, "b": 20, "c": 10})
-    assert [s.voice for s in chosen.speakers] == [JOE, HEART, f"{HEART}~deep"]
+    assert [s.voice for s in chosen.speakers] == [JOE_PACED, HEART, f"{HEART}~deep"]
     assert chosen.warnings == ()
 
 
@@ -95,7 +96,7 @@ def test_init_says_why_each_voice(panel, tmp_path):
     src.write_text(PANEL, encoding="utf-8")
     assert run("init", src).exit_code == 0
     text = src.with_suffix(".toml").read_text(encoding="utf-8")
-    assert (f'voice = "{JOE}"  # default voice 2 of 6 natural ones (see `episode voices`): 38 words, '
+    assert (f'voice = "{JOE_PACED}"  # default voice 2 of 6 natural ones (see `episode voices`): 38 words, '
             "chooses 2nd by talk time; gender not given") in text
     assert (f'voice = "{JOE}~brighter"  # default voice 6 of 6 natural ones (see `episode voices`): 1 word, '
             "chooses 6th by talk time; gender not given") in text
@@ -109,7 +110,7 @@ def test_inspect_shows_a_derived_voices_own_pitch_and_pace(panel):
     assert "  ben          Ben                  guest    hibari:heart~deep @ speed 0.95, -3 st\n" in result.output
     assert "  carla        Carla                guest    piper:en_US-joe-medium~bright @ speed 1.05, +3 st\n" \
         in result.output
-    assert "  anna         Anna                 guest    piper:en_US-joe-medium @ speed 1\n" in result.output
+    assert "  anna         Anna                 guest    piper:en_US-joe-medium~measured @ speed 0.9\n" in result.output
 
 
 def test_episode_voices_lists_derived_voices_with_base_and_settings():
@@ -166,20 +167,24 @@ def test_each_derived_voice_is_its_model_moved_in_pitch_and_timbre(clip_cache):
     text = "The committee met three times last spring, and each meeting ended without a vote at all."
     measured = {}
     with Synthesizer(cache_dir=clip_cache) as synth:
-        for voice in SIX:
+        for voice in [*SIX, HEART, JOE]:
             spec = engines.parse_voice(voice)
             pitch_st, speed = engines.derived_settings(spec)
             (path,) = synth.synthesise([SpeechJob(text, spec.base, speed=speed, pitch_st=pitch_st)])
             x, rate = _clip(path)
-            measured[voice] = (float(np.nanmedian(f0_track_hz(x, rate))), _centroid_hz(x, rate))
+            measured[voice] = (float(np.nanmedian(f0_track_hz(x, rate))), _centroid_hz(x, rate), len(x) / rate)
     for d in derived.RANKED:
         if not d.name:
             continue
-        (f0, centroid), (base_f0, base_centroid) = measured[d.voice], measured[d.base]
+        (f0, centroid, seconds), (base_f0, base_centroid, base_seconds) = measured[d.voice], measured[d.base]
         # the shift is heard: median F0 within 1.5 semitones of the setting, and the timbre moves with it
         assert abs(12 * np.log2(f0 / base_f0) - d.pitch_st) < 1.5, (d.voice, f0, base_f0)
-        assert np.sign(centroid - base_centroid) == np.sign(d.pitch_st), (d.voice, centroid, base_centroid)
-    f0s = sorted(f0 for f0, _ in measured.values())
+        if d.pitch_st:
+            assert np.sign(centroid - base_centroid) == np.sign(d.pitch_st), (d.voice, centroid, base_centroid)
+        # and the pace: a slower voice takes longer to say it (the engines' own duration scale, not a stretch)
+        if d.speed != 1:
+            assert np.sign(seconds - base_seconds) == np.sign(1 - d.speed), (d.voice, seconds, base_seconds)
+    f0s = sorted(f0 for voice, (f0, _, _) in measured.items() if voice in SIX)
     assert min(12 * np.log2(b / a) for a, b in zip(f0s, f0s[1:])) > 0.5  # no two voices at one pitch
 
 
