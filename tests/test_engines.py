@@ -329,7 +329,8 @@ def test_voices_without_gender_alternate_and_neural_come_first():
     from audio.voices import assign_default_voices
 
     chosen = assign_default_voices(tuple(Speaker(f"s{i}", f"S{i}", (), "") for i in range(8)))
-    assert [engines.canonical(s.voice) for s in chosen[:2]] == [VOICES["hibari"], VOICES["piper"]]
+    # joe is given out at its measured pace (engines/derived.py)
+    assert [engines.canonical(s.voice) for s in chosen[:2]] == [VOICES["hibari"], f"{VOICES['piper']}~measured"]
     assert all(engines.parse_voice(s.voice).engine in engines.NEURAL for s in chosen[:6])  # derived voices
     genders = [engines.engine("pyttsx3").gender_of(engines.parse_voice(s.voice).voice) for s in chosen[6:]]
     assert genders == ["male", "female"]
