@@ -31,7 +31,6 @@ import hashlib
 import importlib
 import importlib.util
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -183,7 +182,7 @@ def file_sha256(path: str | Path) -> str:
 
 @functools.cache
 def _sha256(path: str, size: int, mtime_ns: int, inode: int) -> str:
-    from .. import tools
+    from .. import files, tools
 
     store = tools.models_dir() / "digests.json"
     key = f"{path}|{size}|{mtime_ns}|{inode}"
@@ -200,9 +199,7 @@ def _sha256(path: str, size: int, mtime_ns: int, inode: int) -> str:
     known[key] = digest.hexdigest()
     with contextlib.suppress(OSError):  # not kept (a read-only cache): computed again next time
         store.parent.mkdir(parents=True, exist_ok=True)
-        tmp = store.with_name(f".{store.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(known, indent=0, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, store)
+        files.write_atomic(store, json.dumps(known, indent=0, sort_keys=True))
     return known[key]
 
 
