@@ -19,6 +19,12 @@ import numpy as np
 from .errors import EncodeError
 
 FRAME_SAMPLES = 16384  # frames pushed through a Biquads graph; even (see Biquads.__call__)
+# Added to every sample a Biquads graph is given, so that no section's state
+# decays into subnormal numbers in silence (see Biquads.__call__): half the
+# smallest float64 that changes a sample of 1e-184 or more, and a period of
+# two samples, so that it has a DC part for low-passes and a Nyquist part
+# for high-passes, and neither kind can filter it away.
+_KEEP_NORMAL = np.tile(np.array([2e-200, 0.0]), FRAME_SAMPLES // 2)
 
 
 def _rbj(kind: str, gain_db: float, q: float, freq_hz: float, rate_hz: int) -> list[float]:
@@ -146,7 +152,8 @@ class Biquads:
             return y
         done = 0
         for start in range(0, x.size, FRAME_SAMPLES):
-            piece = np.ascontiguousarray(x[start:start + FRAME_SAMPLES], dtype=np.float64)
+            end = min(start + FRAME_SAMPLES, x.size)
+            piece = np.add(x[start:end], _KEEP_NORMAL[:end - start], dtype=np.float64)
             frame = self._av.AudioFrame.from_ndarray(piece[None, :], format="dbl", layout="mono")
             frame.sample_rate, frame.pts = self.rate_hz, self._pts
             self._pts += piece.size

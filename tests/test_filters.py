@@ -61,6 +61,31 @@ def test_biquads_match_sosfilt_across_calls():
         assert np.abs(got - want).max() < 1e-9
 
 
+def _one_frame_a_call(sos, rate):
+    """libavfilter's biquads as they come: each call one frame, nothing added to the samples."""
+    import av
+
+    graph = av.filter.Graph()
+    node = graph.add_abuffer(format="dbl", sample_rate=rate, layout="mono", time_base=f"1/{rate}")
+    for row in sos:
+        b0, b1, b2, a0, a1, a2 = (float(v) for v in row)
+        section = graph.add("biquad", f"b0={b0!r}:b1={b1!r}:b2={b2!r}:a0={a0!r}:a1={a1!r}:a2={a2!r}:precision=f64")
+        node.link_to(section)
+        node = section
+    node.link_to(graph.add("abuffersink"))
+    graph.configure()
+    pts = 0
+
+    def call(x):
+        nonlocal pts
+        frame = av.AudioFrame.from_ndarray(x.astype(np.float64)[None, :], format="dbl", layout="mono")
+        frame.sample_rate, frame.pts = rate, pts
+        pts += len(x)
+        graph.push(frame)
+        return np.frombuffer(graph.pull().planes[0], dtype=np.float64, count=len(x))
+    return call
+
+
 def test_biquads_give_the_bits_of_one_frame_a_call():
     """Pushed in frames of FRAME_SAMPLES, each call's samples are what libavfilter gives the call as one frame.
 
@@ -68,37 +93,32 @@ def test_biquads_give_the_bits_of_one_frame_a_call():
     one apart (a different order of additions), so a frame's length matters
     to its last sample: the frames are even but the last, as one frame was.
     """
-    import av
-
-    def one_frame_a_call(sos, rate):
-        graph = av.filter.Graph()
-        node = graph.add_abuffer(format="dbl", sample_rate=rate, layout="mono", time_base=f"1/{rate}")
-        for row in sos:
-            b0, b1, b2, a0, a1, a2 = (float(v) for v in row)
-            section = graph.add("biquad", f"b0={b0!r}:b1={b1!r}:b2={b2!r}:a0={a0!r}:a1={a1!r}:a2={a2!r}:precision=f64")
-            node.link_to(section)
-            node = section
-        node.link_to(graph.add("abuffersink"))
-        graph.configure()
-        pts = 0
-
-        def call(x):
-            nonlocal pts
-            frame = av.AudioFrame.from_ndarray(x.astype(np.float64)[None, :], format="dbl", layout="mono")
-            frame.sample_rate, frame.pts = rate, pts
-            pts += len(x)
-            graph.push(frame)
-            return np.frombuffer(graph.pull().planes[0], dtype=np.float64, count=len(x))
-        return call
-
     rate = 24000
     rng = np.random.default_rng(3)
     x = (rng.standard_normal(3 * FRAME_SAMPLES + 123) * 0.3).astype(np.float32)
     cuts = [0, 7, FRAME_SAMPLES + 12, 3 * FRAME_SAMPLES + 1, len(x)]  # calls of odd and even lengths, over a frame
     for sos in [k_weighting_sos(rate), butterworth_lowpass_sos(8, 8500.0, rate)]:
-        ours, theirs = Biquads(sos, rate), one_frame_a_call(sos, rate)
+        ours, theirs = Biquads(sos, rate), _one_frame_a_call(sos, rate)
         for a, b in zip(cuts, cuts[1:]):
             assert np.array_equal(ours(x[a:b]), theirs(x[a:b])), (a, b)
+
+
+def test_biquads_stay_out_of_subnormals_in_silence_and_give_the_same_float32():
+    """Speech then silence: plain libavfilter lingers in subnormal numbers (slow); ours does not,
+    and its samples are the same as float32, and as loud (what the render keeps of them)."""
+    rate = 22050
+    rng = np.random.default_rng(4)
+    burst = (rng.standard_normal(rate // 2) * 0.2).astype(np.float32)
+    x = np.concatenate([burst, np.zeros(3 * rate, np.float32), burst, np.zeros(2 * rate, np.float32)])
+    tiny = np.finfo(np.float64).tiny
+    for sos in [k_weighting_sos(rate), butterworth_lowpass_sos(8, 8500.0, rate)]:
+        plain = _one_frame_a_call(sos, rate)(x)
+        ours = Biquads(sos, rate)(x)
+        assert np.any((plain != 0) & (np.abs(plain) < tiny))  # what made silence slow (inside, too)
+        assert not np.any((ours != 0) & (np.abs(ours) < tiny))
+        assert np.array_equal(ours.astype(np.float32), plain.astype(np.float32))
+        assert np.square(ours).sum() == np.square(plain).sum()
+        assert np.abs(ours[-10:]).max() < 1e-150  # settled at the pattern, far under any float32
 
 
 def _dense_min_then_mean(n, at, values, min_size, mean_size):
