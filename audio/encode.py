@@ -156,26 +156,43 @@ def concat_mp3(parts: Iterable[Path], dest: Path) -> None:
                    "-write_id3v1", "0", "-f", "mp3", str(dest)], what="joining the MP3 parts")
 
 
-def decode_in_process(path: Path) -> Iterator[np.ndarray]:
-    """Decode a mono file at its own rate with PyAV (FFmpeg's libraries).
+def decode_in_process(path: Path, piece_samples: int = OUTPUT_RATE_HZ * 10) -> Iterator[np.ndarray]:
+    """Decode a mono file at its own rate with PyAV (FFmpeg's libraries), in pieces of *piece_samples*.
 
     For the many short files of a render: starting the ffmpeg program costs
     about 70 ms a time, more than decoding a turn.  The samples are the
-    same as ``decode`` gives (the encoder delay is skipped as well).
+    same as ``decode`` gives (the encoder delay is skipped as well; tested).
+
+    The file is read by a filter graph (``amovie``, then ``asetnsamples``),
+    not by ``container.decode``: that held the GIL frame by frame, and two
+    mastering lanes decoding at once took 3.3 times as long as one (0.72 s
+    against 0.22 s for 8 minutes); in a graph the decoding runs inside
+    libavfilter, and each 10 s piece costs Python one call.
     """
     try:
         import av
     except ImportError:
         raise EncodeError("PyAV is missing: pip install av") from None
+    if not Path(path).is_file():  # amovie's own message names no file
+        raise EncodeError(f"cannot decode {Path(path).name}: no such file")
     try:
-        with av.open(str(path)) as container:
-            stream = container.streams.audio[0]
-            planar_float = stream.format.name == "fltp"  # what FFmpeg's MP3 decoder gives
-            for frame in container.decode(stream):
-                if planar_float:  # the first plane as it is: to_ndarray stacks planes, a third slower
-                    yield np.frombuffer(frame.planes[0], dtype=np.float32, count=frame.samples)
-                else:
-                    yield frame.to_ndarray()[0].astype(np.float32, copy=False)
+        graph = av.filter.Graph()
+        graph.threads = 1  # one mono stream: a slice-thread pool per graph only competes with the lanes
+        source = graph.add("amovie", filename=str(path))
+        # mono float32, whatever the decoder's own layout: the first plane is then the signal
+        convert = graph.add("aformat", sample_fmts="flt", channel_layouts="mono")
+        pieces = graph.add("asetnsamples", nb_out_samples=str(piece_samples), pad="0")
+        sink = graph.add("abuffersink")
+        source.link_to(convert)
+        convert.link_to(pieces)
+        pieces.link_to(sink)
+        graph.configure()
+        while True:
+            try:
+                frame = graph.pull()
+            except (av.BlockingIOError, av.EOFError):
+                return
+            yield np.frombuffer(frame.planes[0], dtype=np.float32, count=frame.samples)
     except av.FFmpegError as exc:
         raise EncodeError(f"cannot decode {Path(path).name}: {exc}") from None
 

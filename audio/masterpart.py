@@ -81,7 +81,7 @@ def _measure(mp3: Path, bounds: list[int]) -> list[LoudnessMeter]:
     meters = [LoudnessMeter(OUTPUT_RATE_HZ) for _ in bounds]
     ends = [*bounds[1:], None]
     position, k = 0, 0
-    for chunk in _batched(decode_in_process(mp3)):
+    for chunk in decode_in_process(mp3):  # pieces of 10 s
         while chunk.size:
             take = chunk.size if ends[k] is None else min(chunk.size, ends[k] - position)
             meters[k].add(chunk[:take])
@@ -89,19 +89,6 @@ def _measure(mp3: Path, bounds: list[int]) -> list[LoudnessMeter]:
             if ends[k] is not None and position >= ends[k]:
                 k += 1
     return meters
-
-
-def _batched(frames, samples: int = OUTPUT_RATE_HZ * 10):
-    """Decoded MP3 frames (1152 samples each) in pieces of about 10 s, for the meter."""
-    pending, size = [], 0
-    for frame in frames:
-        pending.append(frame)
-        size += len(frame)
-        if size >= samples:
-            yield np.concatenate(pending)
-            pending, size = [], 0
-    if pending:
-        yield np.concatenate(pending)
 
 
 class PartLevelling:

@@ -155,3 +155,20 @@ def test_an_encoder_process_that_fails_says_so(tmp_path):
         with PartsEncoder([100, 100], RATE, [tmp_path / "a.mp3", tmp_path / "no" / "such" / "b.mp3"],
                           bitrate_kbps=64) as encoder:
             encoder.write(np.zeros(200, np.float32))
+
+
+def test_decoding_in_process_gives_the_ffmpeg_programs_samples_in_pieces(tmp_path):
+    """The part checks decode in a filter graph; what they meter is what ffmpeg itself decodes."""
+    from audio.encode import decode_in_process
+    from audio.errors import EncodeError
+
+    mp3 = tmp_path / "a.mp3"
+    encode_mp3([_speechlike(23.0, 5).astype(np.float32) / 32768], RATE, mp3, bitrate_kbps=64)
+    pieces = list(decode_in_process(mp3, piece_samples=OUTPUT_RATE_HZ * 5))
+    assert {len(p) for p in pieces[:-1]} == {OUTPUT_RATE_HZ * 5} and 0 < len(pieces[-1]) <= OUTPUT_RATE_HZ * 5
+    assert np.array_equal(np.concatenate(pieces), decode(mp3))
+    with pytest.raises(EncodeError, match=r"^cannot decode b\.mp3: no such file$"):
+        list(decode_in_process(tmp_path / "b.mp3"))
+    (tmp_path / "c.mp3").write_bytes(b"not an mp3 at all" * 100)
+    with pytest.raises(EncodeError, match=r"^cannot decode c\.mp3: "):
+        list(decode_in_process(tmp_path / "c.mp3"))
