@@ -139,12 +139,13 @@ def render(
                             encodes=tuple(f for f in ENCODED if f in formats))
     # the engines start loading now; the cover art and the imports below run meanwhile
     with prepared_synthesizer(episode, out, options) as synth:
-        from .art import generate_cover, load_artwork
+        from .art import cached_cover, load_artwork
+        from .render import cache_folder
 
         # Players show nothing for an MP3 without a front cover, and Apple refuses a
         # feed without itunes:image: without an image, one is made, as a batch does.
         image = episode.metadata.image or show.image
-        cover = load_artwork(Path(image)) if image else generate_cover(show.title)
+        cover = load_artwork(Path(image)) if image else cached_cover(show.title, cache_folder(options, "covers"))
         with _progress_bar() as progress:
             result = render_episode(episode, out, replace(options, cover=cover), progress, synthesizer=synth)
     typer.echo(f"Wrote {result.path} ({result.duration_ms / 1000:.1f} s, {len(result.chapters)} chapters, "

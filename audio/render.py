@@ -67,14 +67,15 @@ class RenderResult:
     encode_cache: Path | None = None  # where encodes of the master are kept (None: --no-cache)
 
 
-def _cache(options: RenderOptions, kind: str) -> Path | None:
+def cache_folder(options: RenderOptions, kind: str) -> Path | None:
+    """Where a render keeps one *kind* of what it made (turns, encodes, covers); None with --no-cache."""
     if not options.use_cache:
         return None
     return (options.cache_dir or default_cache_dir()) / kind
 
 
 def _turn_cache(options: RenderOptions) -> Path | None:
-    return _cache(options, "turns")
+    return cache_folder(options, "turns")
 
 
 def _synthesiser(options: RenderOptions) -> Synthesizer:
@@ -184,7 +185,7 @@ def render(episode: Episode, dest: Path, options: RenderOptions = RenderOptions(
     return RenderResult(path=dest, episode=episode, sentences=sentences, chapters=marks,
                         duration_ms=duration_ms, loudness=loudness, synthesis=stats,
                         turns_encoded=mastered.encoded, placement=placement, master_pcm=pcm,
-                        encode_cache=_cache(options, "encodes") if pcm is not None else None)
+                        encode_cache=cache_folder(options, "encodes") if pcm is not None else None)
 
 
 def _speak_and_master(episode: Episode, jobs, lay, synth: Synthesizer, part: Path, pcm: Path | None,

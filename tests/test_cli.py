@@ -10,7 +10,7 @@ from mutagen.id3 import ID3, PictureType
 from PIL import Image
 from typer.testing import CliRunner
 
-from audio.art import generate_cover
+from audio.art import cached_cover, generate_cover
 from audio.cli import app
 
 from .conftest import SEED
@@ -78,12 +78,30 @@ def test_render_small_transcript(tmp_path):
     # transcript's), embedded as the front cover, and with the feed it is written beside.
     cover = generate_cover("Mini")
     assert [(f.type, f.data == cover.data) for f in ID3(str(out)).getall("APIC")] == [(PictureType.COVER_FRONT, True)]
+    assert [p.read_bytes() == cover.data for p in (tmp_path / "cache" / "covers").iterdir()] == [True]
     result = run("render", src, "-o", out, "--cache-dir", tmp_path / "cache", "--base-url", "https://example.org/ep")
     assert result.exit_code == 0, result.output
     assert (out.parent / "mini.jpg").read_bytes() == cover.data
     with Image.open(out.parent / "mini.jpg") as image:
         assert (image.format, image.size) == ("JPEG", (3000, 3000))
     assert feedparser.parse(str(out.parent / "feed.xml")).feed.image.href == "https://example.org/ep/mini.jpg"
+
+
+def test_generated_cover_is_kept_in_the_cache(tmp_path):
+    covers = tmp_path / "cache" / "covers"
+    made = generate_cover("Mini")
+    assert cached_cover("Mini", covers).data == made.data
+    (kept,) = covers.iterdir()
+    assert kept.read_bytes() == made.data
+    other = generate_cover("Other").data
+    kept.write_bytes(other)  # what is kept is read, not drawn again
+    assert cached_cover("Mini", covers).data == other
+    kept.write_bytes(other[:-100])  # a cut copy is drawn again, and kept whole
+    assert cached_cover("Mini", covers).data == made.data == kept.read_bytes()
+    assert cached_cover("Other", covers).data == other and len(list(covers.iterdir())) == 2
+    (tmp_path / "blocked").write_text("")  # a cache that cannot be made costs only the drawing
+    assert cached_cover("Mini", tmp_path / "blocked" / "covers").data == made.data
+    assert cached_cover("Mini", None).data == made.data
 
 
 def test_render_refuses_a_bad_base_url_before_rendering(tmp_path):
