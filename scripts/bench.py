@@ -19,9 +19,16 @@ medians compared.
 fidelity: `episode verify --json` of the default render: tiny.en greedy WER
 overall and of the worst turn.
 
-warm: after editing one answer, a render with the cache of the cold render,
+warm: after editing one answer, a render with a copy of the seed's cache
 against a cold render of the edited transcript (prints how many sentences
-each synthesised), for the default voices and for pyttsx3.
+each synthesised), for the default voices and for pyttsx3; interleaved
+--repeat times, medians compared.  The targets differ: issue 22's 0.2 is the
+default voices' (measured 0.18 before it); espeak-ng speaks the seed in under
+a second, so a cold pyttsx3 render is mostly mastering on both cores, while a
+warm one still levels, encodes and decodes the edited part (the answer and
+its question, 70 s: 0.75 s on one core, as a LAME stream cannot be split),
+starts Python (0.3 s), joins the parts and reads the chapters back (0.2 s):
+about 0.3 of its cold render at best, against a target of 0.5.
 
 scale: synthetic interviews of about 10, 30 and 60 minutes, built by
 repeating the seed's turns, with the default voices: time and peak memory
@@ -266,18 +273,32 @@ def synthetic_interview(minutes: float, dest: Path, tag: str = "", cut: bool = F
     return dest
 
 
-def warm_pair(tmp: Path, engine: str | None) -> tuple[float, str, float, str]:
-    """A warm re-render after editing one answer, and a cold render of the edited transcript."""
+def warm_pair(tmp: Path, engine: str | None, repeat: int) -> tuple[float, str, float, str]:
+    """A warm re-render after editing one answer, and a cold render of the edited transcript.
+
+    Each warm run starts from a copy of the seed's cache, so that every run
+    speaks and encodes what the first did; the two are interleaved *repeat*
+    times and their medians returned, with the last run's output of each.
+    """
     tag = engine or "default"
     edited = tmp / f"edited-{tag}.txt"
     text = SEED.read_text(encoding="utf-8")
     edited.write_text(text.replace("It has only gotten stronger over time.",
                                    "It has only grown stronger as time went on."), encoding="utf-8")
-    cache = tmp / f"warm-cache-{tag}"
-    render_measured(SEED, tmp / f"s-{tag}.mp3", cache, engine)
-    t_warm, _, out_warm = render_measured(edited, tmp / f"w-{tag}.mp3", cache, engine)
-    t_cold, _, out_cold = render_measured(edited, tmp / f"c-{tag}.mp3", tmp / f"cold-cache-{tag}", engine)
-    return t_warm, out_warm, t_cold, out_cold
+    seeded = tmp / f"seed-cache-{tag}"
+    render_measured(SEED, tmp / f"s-{tag}.mp3", seeded, engine)
+    warm, cold = [], []
+    for n in range(repeat):
+        cache = tmp / f"warm-cache-{tag}"
+        shutil.rmtree(cache, ignore_errors=True)
+        shutil.copytree(seeded, cache)
+        t_warm, _, out_warm = render_measured(edited, tmp / f"w-{tag}.mp3", cache, engine)
+        cold_cache = tmp / f"cold-cache-{tag}"
+        shutil.rmtree(cold_cache, ignore_errors=True)
+        t_cold, _, out_cold = render_measured(edited, tmp / f"c-{tag}.mp3", cold_cache, engine)
+        warm.append(t_warm)
+        cold.append(t_cold)
+    return statistics.median(warm), out_warm, statistics.median(cold), out_cold
 
 
 def quality_section(mp3: Path) -> list[str]:
@@ -615,6 +636,10 @@ def main() -> None:
     parser.add_argument("--deliverables", action="store_true",
                         help="only the EPUB, M4B and Opus figures (EPUBCheck, clips, --all against render)")
     args = parser.parse_args()
+    # Timed as installed: pip compiles a wheel's modules, and Python caches a checkout's on first
+    # import, but not where PYTHONDONTWRITEBYTECODE is set (this machine sets it): every command
+    # compiled the package's 44 modules it imports again, about 0.1 s of a 1.5 s warm re-render.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "audio")], check=True)
     if args.deliverables:
         from bench_deliverables import deliverables_bench
 
@@ -671,7 +696,7 @@ def main() -> None:
         from bench_master import mastering_lines
 
         mastering = mastering_lines(tmp / "mastering", args.repeat)
-        warm = {engine: warm_pair(tmp, engine) for engine in (None, "pyttsx3")}
+        warm = {engine: warm_pair(tmp, engine, args.repeat) for engine in (None, "pyttsx3")}
         scale = []
         for minutes in [float(m) for m in args.scale.split(",") if m]:
             src = synthetic_interview(minutes, tmp / f"synthetic-{minutes:g}.txt", words_per_minute=170)
@@ -699,7 +724,7 @@ def main() -> None:
     print(f"{'--engine pyttsx3':<44}{wer_p:>10.1%}{f'{worst_p:.1%} (#{worst_turn_p})':>12}{'as before (7.8%)':>22}")
     print()
     print(f"{'edited one answer':<44}{'seconds':>10}{'ratio':>8}{'target':>8}  synthesised; encoded")
-    for engine, target in ((None, "<= 0.2"), ("pyttsx3", "<= 0.2")):
+    for engine, target in ((None, "<= 0.2"), ("pyttsx3", "<= 0.5")):
         t_warm, out_warm, t_cold, out_cold = warm[engine]
         tag = f"--engine {engine}" if engine else "default voices"
         print(f"{f'cold render of the edited transcript, {tag}':<44}{t_cold:>10.2f}{1.0:>8.2f}{'':>8}  "
