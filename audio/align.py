@@ -23,8 +23,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rapidfuzz.distance import Levenshtein
-
 from .transcribe import HeardWord
 
 NORMALISER = ("whisper-normalizer EnglishTextNormalizer (curly quotes straightened, brackets kept as words, acronyms "
@@ -134,6 +132,10 @@ def hypothesis_tokens(words: Sequence[HeardWord]) -> list[HypToken]:
 
 def align(ref: Sequence[RefToken], hyp: Sequence[HypToken]) -> Alignment:
     """Minimum-edit alignment (Levenshtein, as WER counts it)."""
+    # imported here: every command imports this module (cli's verify defaults), and rapidfuzz
+    # takes 13 ms of the 0.3 s a render's start costs
+    from rapidfuzz.distance import Levenshtein
+
     ref_words = [r.text for r in ref]
     hyp_words = [h.text for h in hyp]
     ref_to_hyp: list[int | None] = [None] * len(ref)
