@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import re
 import sys
 import threading
 import zipfile
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from audio import align as al
 from audio.cli import app
 from audio.episode import load_episode
 from audio.formats import detect_format
@@ -284,9 +286,19 @@ def test_a_rendered_radio_transcript_speaks_no_stage_direction(tmp_path, clip_ca
     assert [c.text for c in episode.cues] == ["(SOUNDBITE OF MUSIC)", "(SOUNDBITE OF BOAT HORN)"]
     result = render(episode, tmp_path / "ferry.mp3", RenderOptions(cache_dir=clip_cache))
     recognition = recognise(result.path)
-    report = evaluate(*reference_from_tags(result.path), recognition, audio=str(result.path))
+    turns, chapters = reference_from_tags(result.path)
+    report = evaluate(turns, chapters, recognition, audio=str(result.path))
     heard = recognition.text.lower()
-    assert report.overall.wer <= 0.15, (report.overall, heard)
+    # Every word is spoken and heard, bar the names tiny.en does not know: with Piper's joe at its
+    # measured pace it hears Jon Okafor as "John O'Cover" and Ruth Abara as "Ruth O'Barr" (8 of 52
+    # words, 0.154; at joe's own pace 0.135). So: nothing lost, at most 20%, and each word heard
+    # wrong one of the transcript's proper nouns (capitalised within a sentence).
+    assert report.overall.deletions == 0 and report.overall.wer <= 0.2, (report.overall, heard)
+    proper = {w for t in turns for w in al.normalise(" ".join(re.findall(r"(?<=[a-z,] )[A-Z][a-z]+", t.text)))}
+    assert proper >= {"leah", "jon", "okafor", "abara"}, proper
+    alignment = al.align(al.reference_tokens([t.text for t in turns]), al.hypothesis_tokens(recognition.words))
+    wrong = {tok.text for tok, ok in zip(alignment.ref, alignment.correct, strict=True) if not ok}
+    assert wrong <= proper, (wrong - proper, heard)
     for never in ("soundbite", "laughter", "copyright", "deadline", "reserved", "contractor", "byline", "host"):
         assert never not in heard
     assert episode.metadata.title == "WEEKEND CONVERSATION"
