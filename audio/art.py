@@ -117,12 +117,15 @@ def cached_cover(title: str, cache_dir: Path | None, side_px: int = COVER_SIDE_P
     warm re-render after an edit.  The key holds this module's source and
     Pillow's version, so that a cover drawn differently is made again.
     """
-    if cache_dir is None:
-        return generate_cover(title, side_px)
     from PIL import __version__ as pillow
 
-    key = hashlib.sha256(json.dumps([pillow, side_px, title]).encode() + Path(__file__).read_bytes()).hexdigest()
-    path = cache_dir / f"{key}.jpg"
+    try:
+        source = Path(__file__).read_bytes()
+    except OSError:  # installed without its source: nothing to key the cache on
+        cache_dir = None
+    if cache_dir is None:
+        return generate_cover(title, side_px)
+    path = cache_dir / f"{hashlib.sha256(json.dumps([pillow, side_px, title]).encode() + source).hexdigest()}.jpg"
     with contextlib.suppress(OSError):
         kept = path.read_bytes()
         if kept.startswith(b"\xff\xd8\xff") and kept.endswith(b"\xff\xd9"):  # a whole JPEG, not a cut copy
